@@ -1,0 +1,312 @@
+/*
+ * The health port. Runs on the shim's thread, in its epoll loop: every
+ * socket is non-blocking, a client is cut 2 s after its current request
+ * began (slowloris gains nothing by trickling bytes), at most 64 clients are
+ * held and the rest are closed at once, requests over 8 KiB are refused.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "real.h"
+#include "http.h"
+#include "shim.h"
+#include "sockets.h"
+
+struct client {
+	int		fd;		/* -1: free slot */
+	int		closing;	/* answered with close: discard until EOF */
+	long long	deadline;
+	size_t		len;
+	char		buf[LD_HTTP_MAX_REQUEST];
+};
+
+static struct client clients[LD_HEALTH_MAX_CLIENTS];
+static int hepfd = -1, hlfd = -1;
+
+int
+ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
+{
+	struct sockaddr_storage ss = cfg->health_addr;
+	socklen_t len = cfg->health_addrlen;
+	int fd, one = 1, zero = 0, saved;
+
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 && cfg->health_any && errno == EAFNOSUPPORT) {
+		/* No IPv6 in this kernel: every IPv4 address instead. */
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		memset(&ss, 0, sizeof(ss));
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(cfg->health_port);
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		len = sizeof(*s4);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	ld_format_addr((struct sockaddr *)&ss, desc, desclen);
+	if (fd == -1)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6 && cfg->health_any)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	/* Our own bind must not go through the wrapper's port-clash check. */
+	if (ld_real.bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    ld_real.listen(fd, LD_HEALTH_MAX_CLIENTS) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+void
+ld_health_start(int epfd, int lfd, uint64_t listen_tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = listen_tag };
+
+	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
+		clients[i].fd = -1;
+	hepfd = epfd;
+	hlfd = lfd;
+	if (lfd >= 0)
+		(void)epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+}
+
+int
+ld_health_listen_fd(void)
+{
+	return hlfd;
+}
+
+void
+ld_health_forget_listener(void)
+{
+	hlfd = -1;
+}
+
+static void
+drop(struct client *c)
+{
+	/* Explicitly: a forked child may still hold a copy of the descriptor. */
+	(void)epoll_ctl(hepfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	c->len = 0;
+	c->closing = 0;
+}
+
+void
+ld_health_accept(long long now)
+{
+	for (int n = 0; n < 256 && hlfd >= 0; n++) {
+		struct epoll_event ev;
+		struct client *c = NULL;
+		int fd = accept4(hlfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd == -1)
+			return;		/* EAGAIN, or the listener was given up */
+		for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
+			if (clients[i].fd == -1) {
+				c = &clients[i];
+				break;
+			}
+		if (c == NULL) {
+			close(fd);	/* full: refused at once */
+			continue;
+		}
+		c->fd = fd;
+		c->len = 0;
+		c->closing = 0;
+		c->deadline = now + LD_HEALTH_TIMEOUT_MS;
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.u64 = LD_TAG_CLIENT + (uint64_t)(c - clients);
+		if (epoll_ctl(hepfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+			drop(c);
+	}
+}
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+/* Returns 0 when the whole response went out. */
+static int
+respond(struct client *c, int status, const char *body, size_t blen, int head,
+    int keep, const char *ctype)
+{
+	char out[LD_HTTP_MAX_REQUEST];
+	int n;
+
+	n = snprintf(out, sizeof(out),
+	    "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "%s"
+	    "Connection: %s\r\n\r\n",
+	    status, reason(status), ctype, blen,
+	    status == 405 ? "Allow: GET, HEAD\r\n" : "",
+	    keep ? "keep-alive" : "close");
+	if (n < 0 || (size_t)n >= sizeof(out))
+		return -1;
+	if (!head) {
+		if (blen > sizeof(out) - (size_t)n)
+			blen = sizeof(out) - (size_t)n;
+		memcpy(out + n, body, blen);
+		n += (int)blen;
+	}
+	/* Answers are small: they fit in the socket buffer, or the client is cut. */
+	return send(c->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n ? 0 : -1;
+}
+
+/* After a final answer: stop sending, let the client read, then close. */
+static void
+finish(struct client *c)
+{
+	(void)shutdown(c->fd, SHUT_WR);
+	c->closing = 1;
+	c->len = 0;
+}
+
+static void
+serve(struct client *c, long long now)
+{
+	for (;;) {
+		struct ld_http_req req;
+		enum ld_http_status st = ld_http_parse(c->buf, c->len, &req);
+		char body[LD_HTTP_MAX_REQUEST / 2];
+		size_t blen = 0;
+		int status, keep;
+		const char *ctype = "text/plain; charset=utf-8";
+
+		if (st == LD_HTTP_INCOMPLETE)
+			return;
+		if (st != LD_HTTP_OK) {
+			static const char bad[] = "bad request\n";
+
+			(void)respond(c, st == LD_HTTP_TOO_BIG ? 431 : 400, bad,
+			    sizeof(bad) - 1, 0, 0, ctype);
+			finish(c);
+			return;
+		}
+		keep = req.keep_alive;
+		if (req.method == LD_M_OTHER) {
+			static const char m[] = "method not allowed\n";
+
+			status = 405;
+			memcpy(body, m, blen = sizeof(m) - 1);
+		} else if (req.path == LD_P_OTHER) {
+			static const char m[] = "not found\n";
+
+			status = 404;
+			memcpy(body, m, blen = sizeof(m) - 1);
+		} else {
+			status = ld_render(req.path, body, sizeof(body), &blen);
+			if (req.path == LD_P_METRICS)
+				ctype = "text/plain; version=0.0.4; charset=utf-8";
+		}
+		if (respond(c, status, body, blen, req.method == LD_M_HEAD, keep, ctype) == -1) {
+			drop(c);
+			return;
+		}
+		memmove(c->buf, c->buf + req.length, c->len - req.length);
+		c->len -= req.length;
+		c->deadline = now + LD_HEALTH_TIMEOUT_MS;
+		if (!keep) {
+			finish(c);
+			return;
+		}
+	}
+}
+
+void
+ld_health_event(int slot, uint32_t events, long long now)
+{
+	struct client *c;
+	ssize_t n;
+
+	if (slot < 0 || slot >= LD_HEALTH_MAX_CLIENTS || clients[slot].fd == -1)
+		return;
+	c = &clients[slot];
+	(void)events;	/* errors and hang-ups show up as recv() results */
+	for (;;) {
+		char sink[512];
+
+		if (c->closing)
+			n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		else if (c->len < sizeof(c->buf))
+			n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+		else {
+			drop(c);	/* cannot happen: the parser refuses a full buffer */
+			return;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			drop(c);
+			return;
+		}
+		if (!c->closing) {
+			c->len += (size_t)n;
+			serve(c, now);
+			if (c->fd == -1)
+				return;
+		}
+	}
+}
+
+long long
+ld_health_timeout(long long now)
+{
+	long long best = -1;
+
+	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++) {
+		long long left;
+
+		if (clients[i].fd == -1)
+			continue;
+		left = clients[i].deadline > now ? clients[i].deadline - now : 0;
+		if (best == -1 || left < best)
+			best = left;
+	}
+	return best;
+}
+
+void
+ld_health_expire(long long now)
+{
+	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
+		if (clients[i].fd != -1 && clients[i].deadline <= now)
+			drop(&clients[i]);
+}
+
+void
+ld_health_close_all(void)
+{
+	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
+		if (clients[i].fd != -1) {
+			close(clients[i].fd);
+			clients[i].fd = -1;
+		}
+	if (hlfd >= 0)
+		close(hlfd);
+	hlfd = -1;
+}

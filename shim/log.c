@@ -1,0 +1,107 @@
+/*
+ * Logging. Never called from a signal handler: lines are formatted with
+ * vsnprintf into a stack buffer and written with one write(2), so lines from
+ * several threads never interleave.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LD_LOG_FD_MIN	1000	/* out of the way of programs that dup2 onto low numbers */
+
+static int log_fd = -1;
+static enum ld_level log_level = LD_LOG_INFO;
+static enum ld_format log_format = LD_FMT_TEXT;
+
+int
+ld_log_open(enum ld_level level, enum ld_format fmt)
+{
+	struct stat st;
+
+	log_level = level;
+	log_format = fmt;
+	if (level == LD_LOG_OFF)
+		return -1;
+	/* inetd-style servers have the client on fd 2: write nothing there. */
+	if (fstat(2, &st) == -1 || S_ISSOCK(st.st_mode))
+		return -1;
+	log_fd = fcntl(2, F_DUPFD_CLOEXEC, LD_LOG_FD_MIN);
+	if (log_fd == -1)
+		log_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	return log_fd;
+}
+
+int
+ld_log_fd(void)
+{
+	return log_fd;
+}
+
+void
+ld_log_setfd(int fd)
+{
+	log_fd = fd;
+}
+
+static const char *const level_names[] = { "off", "error", "warn", "info", "debug" };
+
+/* JSON string body: escape quotes, backslashes and control characters. */
+static size_t
+json_escape(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+
+	for (; *src != '\0' && n + 7 < cap; src++) {
+		unsigned char c = (unsigned char)*src;
+
+		if (c == '"' || c == '\\') {
+			dst[n++] = '\\';
+			dst[n++] = (char)c;
+		} else if (c < 0x20) {
+			n += (size_t)snprintf(dst + n, cap - n, "\\u%04x", c);
+		} else
+			dst[n++] = (char)c;
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+void
+ld_log(enum ld_level level, const char *fmt, ...)
+{
+	char msg[768], line[1024];
+	struct timespec ts;
+	va_list ap;
+	int saved = errno, n;
+
+	if (log_fd == -1 || level > log_level || level == LD_LOG_OFF)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (log_format == LD_FMT_JSON) {
+		char esc[sizeof(line) - 128];
+
+		json_escape(esc, sizeof(esc), msg);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		n = snprintf(line, sizeof(line),
+		    "{\"ts\":%lld.%03ld,\"pid\":%d,\"level\":\"%s\",\"msg\":\"%s\"}\n",
+		    (long long)ts.tv_sec, ts.tv_nsec / 1000000, (int)getpid(),
+		    level_names[level], esc);
+	} else
+		n = snprintf(line, sizeof(line), "lameduck[%d]: %s\n", (int)getpid(), msg);
+	if (n > (int)sizeof(line) - 1) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	(void)!write(log_fd, line, (size_t)n);
+	errno = saved;
+}

@@ -1,0 +1,604 @@
+/*
+ * The owner: the constructor decides whether this process acts, and the
+ * shim's one thread runs the lifecycle and the health port from one epoll
+ * loop. The lifecycle struct is read and changed on that thread only.
+ *
+ * Which process acts: one per network namespace and health address. The
+ * owner binds an abstract AF_UNIX name made of the health address (abstract
+ * names belong to the network namespace, like the pod), close-on-exec: a
+ * process that finds the name taken (a helper the server runs, a kubectl
+ * exec session with the same environment) stays passive; an owner that
+ * execs releases the name and its new image takes it again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "health.h"
+#include "http.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "real.h"
+#include "shim.h"
+#include "signals.h"
+#include "sockets.h"
+
+enum { TAG_SIGFD = 1, TAG_CATCH, TAG_EVENT, TAG_HEALTH };
+
+#define LD_SCAN_MS	100	/* while starting: look for listeners made without listen() */
+#define LD_FD_BASE	900	/* the shim's descriptors live up here, out of the program's way */
+
+int ld_active;
+struct ld_config ld_cfg;
+
+static struct {
+	int		claim_fd, epfd, sigfd, catch_r, catch_w, evfd;
+	_Atomic int	health_fd;
+	_Atomic int	yielded;
+	_Atomic int	gave_up;
+	char		health_desc[80];
+	struct ld_lifecycle lc;
+	struct ld_caught first;
+	long long	next_scan;
+	int		listeners;
+} T = { -1, -1, -1, -1, -1, -1, -1, 0, 0, "", {0}, {0}, 0, 0 };
+
+long long
+ld_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *
+signame(int sig)
+{
+	static _Thread_local char buf[16];
+
+	return ld_signal_name(sig, buf, sizeof(buf));
+}
+
+/* Move a descriptor of ours out of the low numbers programs expect free. */
+static int
+hide(int fd)
+{
+	struct rlimit rl;
+	int base = LD_FD_BASE, nfd;
+
+	if (fd < 0)
+		return fd;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)LD_FD_BASE + 64)
+		base = rl.rlim_cur > 128 ? (int)rl.rlim_cur - 64 : 3;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, base);
+	if (nfd == -1)
+		return fd;
+	close(fd);
+	return nfd;
+}
+
+/* Returns the claim's fd; -1 when another process owns the name. */
+static int
+claim(const char *name)
+{
+	struct sockaddr_un sun;
+	size_t n = strlen(name);
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (n > sizeof(sun.sun_path) - 1)
+		n = sizeof(sun.sun_path) - 1;
+	memcpy(sun.sun_path + 1, name, n);	/* abstract: leading NUL */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -2;	/* cannot tell: act, rather than leave the server bare */
+	if (ld_real.bind(fd, (struct sockaddr *)&sun,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == -1) {
+		int saved = errno;
+
+		close(fd);
+		return saved == EADDRINUSE ? -1 : -2;
+	}
+	return hide(fd);
+}
+
+static const char *
+env_get(const char *name, void *ctx)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+static int
+stderr_is_socket(void)
+{
+	struct stat st;
+
+	return fstat(2, &st) == -1 || S_ISSOCK(st.st_mode);
+}
+
+void
+ld_poke(void)
+{
+	uint64_t one = 1;
+
+	if (T.evfd >= 0)
+		(void)!write(T.evfd, &one, sizeof(one));
+}
+
+/* ---- readiness ---- */
+
+static void
+scan(long long now)
+{
+	struct ld_listeners l;
+
+	ld_scan_listeners(ld_cfg.ports, ld_cfg.nports, atomic_load(&T.health_fd), &l);
+	T.listeners = l.count;
+	T.next_scan = now + LD_SCAN_MS;
+	if (T.lc.state == LD_ST_STARTING && l.all_ports) {
+		ld_lc_ready(&T.lc, now);
+		ld_info("ready: %d listener%s (port %u)", l.count, l.count == 1 ? "" : "s",
+		    l.first_port);
+	}
+}
+
+/* ---- delivery ---- */
+
+static int
+default_kills(int sig)
+{
+	switch (sig) {
+	case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
+	case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static void
+deliver(long long now)
+{
+	int sig = T.lc.deliver;
+	void (*disp)(int);
+	char held[32] = "";
+
+	/* Stop reading the signals ourselves before one is queued for the program. */
+	if (T.sigfd >= 0) {
+		(void)epoll_ctl(T.epfd, EPOLL_CTL_DEL, T.sigfd, NULL);
+		close(T.sigfd);
+		T.sigfd = -1;
+	}
+	ld_sig_release();
+	disp = ld_sig_disposition(sig);
+	if (T.lc.entered_ms[LD_ST_LAMEDUCK] >= 0)
+		snprintf(held, sizeof(held), " after %.2fs",
+		    (double)(now - T.lc.entered_ms[LD_ST_LAMEDUCK]) / 1000.0);
+	ld_lc_delivered(&T.lc, now);
+	if (disp == SIG_IGN) {
+		ld_info("delivering SIG%s%s: the program ignores it (SIG_IGN), so nothing happens",
+		    signame(sig), held);
+		return;
+	}
+	if (disp == SIG_DFL && getpid() == 1 && default_kills(sig) && !ld_sig_waited(sig)) {
+		/* The kernel ignores default-action signals sent to PID 1. */
+		ld_info("delivering SIG%s%s: as PID 1, exiting with status %d", signame(sig),
+		    held, 128 + sig);
+		_exit(128 + sig);
+	}
+	if (sig != T.lc.sig)
+		ld_info("delivering SIG%s for SIG%s%s", signame(sig), signame(T.lc.sig), held);
+	else
+		ld_info("delivering SIG%s%s", signame(sig), held);
+	if (ld_sig_queue(sig, &T.first) == -1)
+		ld_err("cannot queue SIG%s: %s", signame(sig), strerror(errno));
+}
+
+static void
+act(enum ld_action a, long long now)
+{
+	switch (a) {
+	case LD_ACT_DRAIN:	/* draining: not built yet, so as LAMEDUCK_DRAIN=never */
+	case LD_ACT_DELIVER:
+		deliver(now);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+on_signal(const struct ld_caught *c)
+{
+	long long now = ld_now_ms();
+	enum ld_state prev = T.lc.state;
+	enum ld_action a;
+	char d[32];
+	int to;
+
+	if (prev == LD_ST_DELIVERED) {
+		/* Caught just before the release: the program's now. */
+		(void)ld_sig_queue(c->signo, c);
+		return;
+	}
+	to = ld_cfg.deliver[c->signo] ? ld_cfg.deliver[c->signo] : c->signo;
+	a = ld_lc_signal(&T.lc, c->signo, to, 0, now);
+	if (a == LD_ACT_LAMEDUCK) {
+		T.first = *c;
+		ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
+		ld_info("SIG%s from pid %d: not ready, serving %s more", signame(c->signo),
+		    c->pid, d);
+	} else if (a == LD_ACT_DELIVER && prev == LD_ST_STARTING) {
+		T.first = *c;
+		ld_info("SIG%s from pid %d while starting: nothing to wait for",
+		    signame(c->signo), c->pid);
+	} else if (a == LD_ACT_DELIVER)
+		ld_info("another SIG%s from pid %d: skipping the rest of the %s",
+		    signame(c->signo), c->pid, prev == LD_ST_DRAINING ? "drain" : "delay");
+	act(a, now);
+}
+
+static void
+read_signals(int tag)
+{
+	for (;;) {
+		struct ld_caught c;
+
+		if (tag == TAG_SIGFD) {
+			struct signalfd_siginfo si;
+
+			if (T.sigfd < 0 || read(T.sigfd, &si, sizeof(si)) != sizeof(si))
+				return;
+			c.signo = (int32_t)si.ssi_signo;
+			c.code = si.ssi_code;
+			c.pid = (int32_t)si.ssi_pid;
+			c.uid = si.ssi_uid;
+		} else if (read(T.catch_r, &c, sizeof(c)) != sizeof(c))
+			return;
+		on_signal(&c);
+	}
+}
+
+/* ---- the health port's answers ---- */
+
+static void __attribute__((format(printf, 4, 5)))
+out(char *b, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	va_start(ap, fmt);
+	w = vsnprintf(b + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		*n = (size_t)w < cap - *n ? *n + (size_t)w : cap - 1;
+}
+
+static size_t
+metrics(char *b, size_t cap, long long now)
+{
+	size_t n = 0;
+
+	out(b, cap, &n, "# HELP lameduck_state 1 for the lifecycle state the process is in.\n"
+	    "# TYPE lameduck_state gauge\n");
+	for (int s = 0; s < LD_ST_COUNT; s++)
+		out(b, cap, &n, "lameduck_state{state=\"%s\"} %d\n", ld_lc_state_name(s),
+		    T.lc.state == (enum ld_state)s);
+	out(b, cap, &n, "# HELP lameduck_ready 1 while /readyz answers 200.\n"
+	    "# TYPE lameduck_ready gauge\n"
+	    "lameduck_ready %d\n", ld_lc_is_ready(&T.lc));
+	out(b, cap, &n, "# HELP lameduck_listeners TCP listeners that count for readiness.\n"
+	    "# TYPE lameduck_listeners gauge\n"
+	    "lameduck_listeners %d\n", T.listeners);
+	out(b, cap, &n, "# HELP lameduck_signals_received_total Lame-duck signals received.\n"
+	    "# TYPE lameduck_signals_received_total counter\n"
+	    "lameduck_signals_received_total %llu\n", T.lc.signals);
+	out(b, cap, &n, "# HELP lameduck_phase_seconds Seconds spent in each lifecycle phase.\n"
+	    "# TYPE lameduck_phase_seconds gauge\n");
+	for (int s = 0; s < LD_ST_COUNT; s++)
+		out(b, cap, &n, "lameduck_phase_seconds{phase=\"%s\"} %.3f\n",
+		    ld_lc_state_name(s), ld_lc_seconds_in(&T.lc, s, now));
+	out(b, cap, &n, "# HELP lameduck_build_info The shim's version.\n"
+	    "# TYPE lameduck_build_info gauge\n"
+	    "lameduck_build_info{version=\"%s\"} 1\n", LD_VERSION);
+	return n;
+}
+
+int
+ld_render(int path, char *body, size_t cap, size_t *len)
+{
+	long long now = ld_now_ms();
+	int n;
+
+	switch (path) {
+	case LD_P_READYZ:
+	case LD_P_HEALTHZ:
+		if (ld_lc_is_ready(&T.lc)) {
+			n = snprintf(body, cap, "ok\n");
+			*len = (size_t)n;
+			return 200;
+		}
+		n = snprintf(body, cap, "%s\n", ld_lc_state_name(T.lc.state));
+		*len = (size_t)n;
+		return 503;
+	case LD_P_METRICS:
+		if (T.lc.state != LD_ST_STARTING) {
+			struct ld_listeners l;
+
+			ld_scan_listeners(ld_cfg.ports, ld_cfg.nports,
+			    atomic_load(&T.health_fd), &l);
+			T.listeners = l.count;
+		}
+		*len = metrics(body, cap, now);
+		return 200;
+	case LD_P_LIVEZ:
+	default:
+		n = snprintf(body, cap, "ok\n");
+		*len = (size_t)n;
+		return 200;
+	}
+}
+
+/* ---- the program wins a port ---- */
+
+void
+ld_health_yield(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int hfd = atomic_load(&T.health_fd);
+	char a[80];
+
+	if (hfd < 0 || !ld_addr_overlaps(fd, addr, len, &ld_cfg.health_addr,
+	    ld_cfg.health_any, ld_cfg.health_port))
+		return;
+	if (atomic_exchange(&T.gave_up, 1))
+		return;
+	/*
+	 * Free the port now, but keep the number taken until the shim's thread
+	 * lets go of it: another descriptor of ours goes over it, and the
+	 * thread closes that.
+	 */
+	if (dup3(T.evfd, hfd, O_CLOEXEC) == -1)
+		return;
+	atomic_store(&T.health_fd, -1);
+	atomic_store(&T.yielded, hfd);
+	ld_poke();
+	ld_format_addr(addr, a, sizeof(a));
+	ld_warn("the program binds %s, which overlaps the health port %s: the health port "
+	    "is closed, so /readyz will not answer", a, T.health_desc);
+}
+
+/* ---- the thread ---- */
+
+static int
+next_timeout(long long now)
+{
+	long long t = ld_lc_timeout(&T.lc, now), h = ld_health_timeout(now);
+
+	if (h >= 0 && (t < 0 || h < t))
+		t = h;
+	if (T.lc.state == LD_ST_STARTING && ld_cfg.ready == LD_READY_LISTEN) {
+		long long s = T.next_scan > now ? T.next_scan - now : 0;
+
+		if (t < 0 || s < t)
+			t = s;
+	}
+	return t > INT_MAX ? INT_MAX : (int)t;
+}
+
+static void *
+ld_main(void *arg)
+{
+	struct epoll_event ev[16];
+
+	(void)arg;
+	if (ld_cfg.ready == LD_READY_LISTEN)
+		scan(ld_now_ms());
+	for (;;) {
+		long long now = ld_now_ms();
+		int n = epoll_wait(T.epfd, ev, 16, next_timeout(now)), y;
+
+		now = ld_now_ms();
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = ev[i].data.u64;
+
+			if (tag == TAG_SIGFD || tag == TAG_CATCH)
+				read_signals((int)tag);
+			else if (tag == TAG_EVENT) {
+				uint64_t v;
+
+				(void)!read(T.evfd, &v, sizeof(v));
+				T.next_scan = now;
+			} else if (tag == TAG_HEALTH)
+				ld_health_accept(now);
+			else if (tag >= LD_TAG_CLIENT)
+				ld_health_event((int)(tag - LD_TAG_CLIENT), ev[i].events, now);
+		}
+		if ((y = atomic_exchange(&T.yielded, 0)) > 0) {
+			ld_health_forget_listener();
+			close(y);
+		}
+		if (T.lc.state == LD_ST_STARTING && ld_cfg.ready == LD_READY_LISTEN &&
+		    now >= T.next_scan)
+			scan(now);
+		act(ld_lc_tick(&T.lc, now, 0), now);
+		ld_health_expire(now);
+	}
+	return NULL;
+}
+
+/* ---- start-up ---- */
+
+void
+ld_forget(void)
+{
+	int fds[] = { T.epfd, T.sigfd, T.catch_r, T.catch_w, T.evfd, T.claim_fd, ld_log_fd() };
+
+	if (!ld_active)
+		return;
+	ld_active = 0;
+	ld_sig_forget();
+	ld_health_close_all();
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	ld_log_setfd(-1);
+	T.evfd = -1;
+	atomic_store(&T.health_fd, -1);
+}
+
+static int
+start_thread(void)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+	sigset_t all, old;
+	int r;
+
+	/* Born with every signal blocked: it must never take one meant for the program. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&th, &attr, ld_main, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
+static int
+open_fds(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int p[2];
+	sigset_t set;
+
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == -1)
+		return -1;
+	T.catch_r = hide(p[0]);
+	T.catch_w = hide(p[1]);
+	T.evfd = hide(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	T.epfd = hide(epoll_create1(EPOLL_CLOEXEC));
+	sigemptyset(&set);
+	for (int sig = 1; sig < LD_NSIG; sig++)
+		if (ld_sigset_has(ld_cfg.signals, sig))
+			sigaddset(&set, sig);
+	T.sigfd = hide(ld_real.signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+	if (T.evfd < 0 || T.epfd < 0 || T.sigfd < 0)
+		return -1;
+	ev.data.u64 = TAG_SIGFD;
+	if (epoll_ctl(T.epfd, EPOLL_CTL_ADD, T.sigfd, &ev) == -1)
+		return -1;
+	ev.data.u64 = TAG_CATCH;
+	if (epoll_ctl(T.epfd, EPOLL_CTL_ADD, T.catch_r, &ev) == -1)
+		return -1;
+	ev.data.u64 = TAG_EVENT;
+	return epoll_ctl(T.epfd, EPOLL_CTL_ADD, T.evfd, &ev);
+}
+
+static void
+open_health(void)
+{
+	int fd;
+
+	if (ld_cfg.health_off) {
+		ld_health_start(T.epfd, -1, TAG_HEALTH);
+		return;
+	}
+	fd = ld_health_listen(&ld_cfg, T.health_desc, sizeof(T.health_desc));
+	if (fd == -1)
+		ld_warn("health port %s: %s; /readyz will not answer, so this pod will never "
+		    "become ready", T.health_desc, strerror(errno));
+	fd = hide(fd);
+	atomic_store(&T.health_fd, fd);
+	ld_health_start(T.epfd, fd, TAG_HEALTH);
+}
+
+static void
+log_config(void)
+{
+	char d[32], t[32], s[128] = "", one[16];
+
+	ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
+	ld_format_duration(ld_cfg.drain_timeout_ms, t, sizeof(t));
+	for (int sig = 1; sig < LD_NSIG; sig++)
+		if (ld_sigset_has(ld_cfg.signals, sig)) {
+			snprintf(one, sizeof(one), "%s%s", s[0] ? "," : "", signame(sig));
+			strncat(s, one, sizeof(s) - strlen(s) - 1);
+		}
+	ld_debug("lameduck %s: delay %s, drain timeout %s, signals %s, health %s, ready on %s",
+	    LD_VERSION, d, t, s, ld_cfg.health_off ? "off" : T.health_desc,
+	    ld_cfg.ready == LD_READY_START ? "start" : "listen");
+}
+
+__attribute__((constructor)) static void
+ld_init(void)
+{
+	char err[256], name[128], desc[80];
+	const char *h;
+	int bad;
+
+	ld_real_init();
+	bad = ld_config_load(&ld_cfg, env_get, NULL, err, sizeof(err));
+	if (bad) {
+		h = getenv("LAMEDUCK_HEALTH");
+		snprintf(name, sizeof(name), "lameduck/%s", h != NULL ? h : "default");
+	} else if (ld_cfg.health_off)
+		snprintf(name, sizeof(name), "lameduck/off");
+	else {
+		ld_format_addr((struct sockaddr *)&ld_cfg.health_addr, desc, sizeof(desc));
+		snprintf(name, sizeof(name), "lameduck/%s", desc);
+	}
+	T.claim_fd = claim(name);
+	if (T.claim_fd == -1)
+		return;		/* another process acts for this pod */
+	if (bad) {
+		if (!stderr_is_socket())
+			dprintf(2, "lameduck: %s; lameduck is off for this process\n", err);
+		return;
+	}
+	ld_log_open(ld_cfg.log_level, ld_cfg.log_format);
+	if (open_fds() == -1) {
+		ld_err("cannot start (%s); lameduck is off for this process", strerror(errno));
+		return;
+	}
+	open_health();
+	ld_lc_init(&T.lc, &ld_cfg, ld_now_ms());
+	if (ld_cfg.ready == LD_READY_START)
+		ld_lc_ready(&T.lc, ld_now_ms());
+	if (ld_sig_take(ld_cfg.signals, T.catch_w) == -1) {
+		ld_err("cannot take the signals (%s); lameduck is off for this process",
+		    strerror(errno));
+		ld_sig_release();
+		return;
+	}
+	pthread_atfork(NULL, NULL, ld_forget);
+	ld_active = 1;
+	if (start_thread() != 0) {
+		ld_active = 0;
+		ld_sig_release();
+		ld_err("cannot start its thread; lameduck is off for this process");
+		return;
+	}
+	log_config();
+}

@@ -1,0 +1,593 @@
+/*
+ * Signal interposition.
+ *
+ * How the shim takes a lame-duck signal first: with a handler of its own,
+ * installed in the kernel from the constructor, while the program's own
+ * action is kept in a table and shown to it by every query. The alternative,
+ * keeping the signals blocked in every program thread and reading them on
+ * the shim's thread, hides them from the program completely, but then the
+ * real masks differ from what the program set: every child it forks or
+ * spawns (posix_spawn, system, popen, all inside libc where no wrapper sees
+ * them) would inherit the signal blocked, and at delivery the handler would
+ * have to be pushed onto the right thread with a wake-up signal of our own.
+ * A handler leaves every mask exactly as the program set it, so at delivery
+ * the kernel itself picks the thread the program expects (nginx's master in
+ * sigsuspend) and applies the program's flags and sa_mask. Its cost is one
+ * interrupted system call on the thread that takes the first signal
+ * (EINTR from poll, epoll_wait, sigsuspend, nanosleep), as with any signal
+ * that has a handler; the README says so.
+ *
+ * Programs that block the signal in every thread and read it with sigwait*
+ * or a signalfd never run a handler: those calls wait without the lame-duck
+ * signals until delivery, so the signal stays pending for the shim's own
+ * signalfd, and get it afterwards.
+ *
+ * Everything here may run in a program's signal handler: no malloc, no
+ * mutex. Each signal's entry is guarded by a spin flag taken with every
+ * signal blocked on the calling thread, so a handler cannot interrupt its
+ * own thread while it holds the flag.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <sched.h>
+
+#include "config.h"
+#include "real.h"
+#include "signals.h"
+
+#define LD_MAX_SIGFD	16
+#define LD_WAIT_SLICE_NS (50 * 1000 * 1000L)
+/* The flags the kernel keeps (it clears unknown ones, such as SA_INTERRUPT). */
+#define LD_SA_KEPT	(SA_NOCLDSTOP | SA_NOCLDWAIT | SA_SIGINFO | SA_ONSTACK | \
+			 SA_RESTART | SA_NODEFER | SA_RESETHAND | SA_RESTORER)
+
+#ifndef SA_RESTORER
+#define SA_RESTORER	0x04000000	/* what glibc adds to every action it installs */
+#endif
+
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+
+static struct {
+	uint64_t	owned;		/* the lame-duck signals, set before taken */
+	_Atomic int	taken;		/* between ld_sig_take and the release */
+	int		catch_fd;
+	void		(*restorer)(void);
+	struct sigaction prog[LD_NSIG];	/* the program's actions, while taken */
+	atomic_flag	lock[LD_NSIG];
+	_Atomic uint64_t intr;		/* siginterrupt(sig, 1) */
+	_Atomic uint64_t waited;	/* sigwait* or signalfd wait for these */
+	struct {
+		_Atomic int	fd;
+		sigset_t	mask;
+	} sigfd[LD_MAX_SIGFD];
+} S = { .catch_fd = -1 };
+
+static uint64_t
+bit(int sig)
+{
+	return 1ULL << (sig - 1);
+}
+
+static int
+owned(int sig)
+{
+	return atomic_load(&S.taken) && ld_sigset_has(S.owned, sig);
+}
+
+static uint64_t
+owned_in(const sigset_t *set)
+{
+	uint64_t b = 0;
+
+	for (int sig = 1; sig < LD_NSIG; sig++)
+		if (ld_sigset_has(S.owned, sig) && sigismember(set, sig) == 1)
+			b |= bit(sig);
+	return b;
+}
+
+static void
+without_owned(sigset_t *set)
+{
+	for (int sig = 1; sig < LD_NSIG; sig++)
+		if (ld_sigset_has(S.owned, sig))
+			sigdelset(set, sig);
+}
+
+static int
+real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	/* Before the constructor (another library's constructor), use libc's alias. */
+	if (ld_real.sigaction == NULL)
+		return __sigaction(sig, act, old);
+	return ld_real.sigaction(sig, act, old);
+}
+
+static int
+real_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
+{
+	if (ld_real.sigtimedwait == NULL)
+		return (int)syscall(SYS_rt_sigtimedwait, set, info, ts, _NSIG / 8);
+	return ld_real.sigtimedwait(set, info, ts);
+}
+
+static int
+real_signalfd(int fd, const sigset_t *mask, int flags)
+{
+	if (ld_real.signalfd == NULL)
+		return (int)syscall(SYS_signalfd4, fd, mask, _NSIG / 8, flags);
+	return ld_real.signalfd(fd, mask, flags);
+}
+
+static void
+lock_sig(int sig, sigset_t *saved)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, saved, _NSIG / 8);
+	while (atomic_flag_test_and_set_explicit(&S.lock[sig], memory_order_acquire))
+		sched_yield();
+}
+
+static void
+unlock_sig(int sig, const sigset_t *saved)
+{
+	atomic_flag_clear_explicit(&S.lock[sig], memory_order_release);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, _NSIG / 8);
+}
+
+/* Keep the action as the kernel would, so that queries read it back alike. */
+static void
+store(int sig, const struct sigaction *act)
+{
+	struct sigaction *p = &S.prog[sig];
+
+	*p = *act;
+	p->sa_flags = (p->sa_flags & LD_SA_KEPT) | SA_RESTORER;
+	p->sa_restorer = S.restorer;
+	sigdelset(&p->sa_mask, SIGKILL);
+	sigdelset(&p->sa_mask, SIGSTOP);
+}
+
+static void
+catch_signal(int sig, siginfo_t *si, void *uc)
+{
+	struct ld_caught c = { sig, si->si_code, si->si_pid, si->si_uid };
+	int saved = errno;
+
+	(void)uc;
+	/* The pipe is non-blocking; a full pipe already holds enough signals. */
+	(void)!write(S.catch_fd, &c, sizeof(c));
+	errno = saved;
+}
+
+int
+ld_sig_take(uint64_t signals, int catch_fd)
+{
+	struct sigaction ours, cur;
+
+	for (int i = 0; i < LD_MAX_SIGFD; i++)
+		atomic_store(&S.sigfd[i].fd, -1);
+	S.owned = signals;
+	S.catch_fd = catch_fd;
+	memset(&ours, 0, sizeof(ours));
+	ours.sa_sigaction = catch_signal;
+	ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+	sigfillset(&ours.sa_mask);
+	for (int sig = 1; sig < LD_NSIG; sig++) {
+		if (!ld_sigset_has(signals, sig))
+			continue;
+		if (real_sigaction(sig, &ours, &cur) == -1)
+			return -1;
+		/* What the process inherited: SIG_DFL, or SIG_IGN (trap '' TERM; exec). */
+		S.prog[sig] = cur;
+		if (S.restorer == NULL) {
+			struct sigaction q;
+
+			if (real_sigaction(sig, NULL, &q) == 0)
+				S.restorer = q.sa_restorer;
+		}
+	}
+	atomic_store(&S.taken, 1);
+	return 0;
+}
+
+static void
+rearm_signalfds(void)
+{
+	for (int i = 0; i < LD_MAX_SIGFD; i++) {
+		int fd = atomic_load(&S.sigfd[i].fd);
+
+		if (fd >= 0)
+			(void)real_signalfd(fd, &S.sigfd[i].mask, 0);
+	}
+}
+
+void
+ld_sig_release(void)
+{
+	sigset_t saved[LD_NSIG];
+
+	if (!atomic_load(&S.taken))
+		return;
+	/* All at once, so that no sigaction lands in the table after its release. */
+	for (int sig = 1; sig < LD_NSIG; sig++)
+		if (ld_sigset_has(S.owned, sig))
+			lock_sig(sig, &saved[sig]);
+	for (int sig = 1; sig < LD_NSIG; sig++)
+		if (ld_sigset_has(S.owned, sig))
+			(void)real_sigaction(sig, &S.prog[sig], NULL);
+	atomic_store(&S.taken, 0);
+	for (int sig = LD_NSIG - 1; sig > 0; sig--)
+		if (ld_sigset_has(S.owned, sig))
+			unlock_sig(sig, &saved[sig]);
+	rearm_signalfds();
+}
+
+void
+ld_sig_forget(void)
+{
+	/* A forked child: single-threaded, and a lock may have been copied held. */
+	if (!atomic_load(&S.taken))
+		return;
+	for (int sig = 1; sig < LD_NSIG; sig++) {
+		atomic_flag_clear(&S.lock[sig]);
+		if (ld_sigset_has(S.owned, sig))
+			(void)real_sigaction(sig, &S.prog[sig], NULL);
+	}
+	atomic_store(&S.taken, 0);
+	rearm_signalfds();
+}
+
+void
+ld_sig_before_exec(void)
+{
+	/* The kernel resets handlers at exec but keeps SIG_IGN: ours would hide it. */
+	for (int sig = 1; sig < LD_NSIG; sig++)
+		if (owned(sig) && S.prog[sig].sa_handler == SIG_IGN)
+			(void)real_sigaction(sig, &S.prog[sig], NULL);
+}
+
+void
+ld_sig_after_failed_exec(void)
+{
+	struct sigaction ours;
+
+	memset(&ours, 0, sizeof(ours));
+	ours.sa_sigaction = catch_signal;
+	ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+	sigfillset(&ours.sa_mask);
+	for (int sig = 1; sig < LD_NSIG; sig++)
+		if (owned(sig) && S.prog[sig].sa_handler == SIG_IGN)
+			(void)real_sigaction(sig, &ours, NULL);
+}
+
+void
+(*ld_sig_disposition(int sig))(int)
+{
+	struct sigaction q;
+
+	if (owned(sig))
+		return S.prog[sig].sa_handler;
+	if (real_sigaction(sig, NULL, &q) == -1)
+		return SIG_DFL;
+	return q.sa_handler;
+}
+
+int
+ld_sig_waited(int sig)
+{
+	return (atomic_load(&S.waited) & bit(sig)) != 0;
+}
+
+int
+ld_sig_queue(int sig, const struct ld_caught *from)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	si.si_signo = sig;
+	/*
+	 * The kernel takes a kill()'s own si_code (SI_USER) only from the main
+	 * thread; from ours it must be SI_QUEUE. si_pid and si_uid stay the
+	 * original sender's.
+	 */
+	si.si_code = SI_QUEUE;
+	si.si_pid = from != NULL ? from->pid : getpid();
+	si.si_uid = from != NULL ? from->uid : getuid();
+	return (int)syscall(SYS_rt_sigqueueinfo, getpid(), sig, &si);
+}
+
+/* ---- the interposed functions ---- */
+
+static int
+ld_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	sigset_t saved;
+
+	if (!owned(sig))
+		return real_sigaction(sig, act, old);
+	lock_sig(sig, &saved);
+	if (!owned(sig)) {
+		/* Released while we waited for the flag. */
+		unlock_sig(sig, &saved);
+		return real_sigaction(sig, act, old);
+	}
+	if (old != NULL)
+		*old = S.prog[sig];
+	if (act != NULL)
+		store(sig, act);
+	unlock_sig(sig, &saved);
+	return 0;
+}
+
+LD_EXPORT int
+sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return ld_sigaction(sig, act, old);
+}
+
+/* glibc's signal(): BSD semantics, SA_RESTART unless siginterrupt said otherwise. */
+static sighandler_t
+bsd_install(int sig, sighandler_t handler)
+{
+	struct sigaction act, old;
+
+	if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = handler;
+	sigemptyset(&act.sa_mask);
+	sigaddset(&act.sa_mask, sig);
+	act.sa_flags = sig < LD_NSIG && (atomic_load(&S.intr) & bit(sig)) ? 0 : SA_RESTART;
+	if (ld_sigaction(sig, &act, &old) == -1)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+LD_EXPORT sighandler_t
+signal(int sig, sighandler_t handler)
+{
+	return bsd_install(sig, handler);
+}
+
+sighandler_t bsd_signal(int, sighandler_t);
+LD_EXPORT sighandler_t
+bsd_signal(int sig, sighandler_t handler)
+{
+	return bsd_install(sig, handler);
+}
+
+LD_EXPORT sighandler_t
+ssignal(int sig, sighandler_t handler)
+{
+	return bsd_install(sig, handler);
+}
+
+/* System V semantics: reset to SIG_DFL on delivery, no masking, no restart. */
+static sighandler_t
+sysv_install(int sig, sighandler_t handler)
+{
+	struct sigaction act, old;
+
+	if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = handler;
+	sigemptyset(&act.sa_mask);
+	act.sa_flags = SA_RESETHAND | SA_NODEFER;
+	if (ld_sigaction(sig, &act, &old) == -1)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+LD_EXPORT sighandler_t
+sysv_signal(int sig, sighandler_t handler)
+{
+	return sysv_install(sig, handler);
+}
+
+LD_EXPORT sighandler_t
+__sysv_signal(int sig, sighandler_t handler)
+{
+	return sysv_install(sig, handler);
+}
+
+LD_EXPORT sighandler_t
+sigset(int sig, sighandler_t disp)
+{
+	struct sigaction act, old;
+	sigset_t set, oset;
+
+	sigemptyset(&set);
+	if (sigaddset(&set, sig) == -1)
+		return SIG_ERR;
+	if (disp == SIG_HOLD) {
+		if (sigprocmask(SIG_BLOCK, &set, &oset) == -1)
+			return SIG_ERR;
+		if (sigismember(&oset, sig))
+			return SIG_HOLD;
+		if (ld_sigaction(sig, NULL, &old) == -1)
+			return SIG_ERR;
+		return old.sa_handler;
+	}
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = disp;
+	sigemptyset(&act.sa_mask);
+	if (ld_sigaction(sig, &act, &old) == -1)
+		return SIG_ERR;
+	if (sigprocmask(SIG_UNBLOCK, &set, &oset) == -1)
+		return SIG_ERR;
+	return sigismember(&oset, sig) ? SIG_HOLD : old.sa_handler;
+}
+
+LD_EXPORT int
+sigignore(int sig)
+{
+	struct sigaction act;
+
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = SIG_IGN;
+	sigemptyset(&act.sa_mask);
+	return ld_sigaction(sig, &act, NULL);
+}
+
+LD_EXPORT int
+siginterrupt(int sig, int interrupt)
+{
+	struct sigaction act;
+
+	if (sig < 1 || sig >= NSIG) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (ld_sigaction(sig, NULL, &act) == -1)
+		return -1;
+	if (interrupt) {
+		if (sig < LD_NSIG)
+			atomic_fetch_or(&S.intr, bit(sig));
+		act.sa_flags &= ~SA_RESTART;
+	} else {
+		if (sig < LD_NSIG)
+			atomic_fetch_and(&S.intr, ~bit(sig));
+		act.sa_flags |= SA_RESTART;
+	}
+	return ld_sigaction(sig, &act, NULL);
+}
+
+/*
+ * Wait without the lame-duck signals until they are released, in short
+ * slices so that a release is noticed within one slice; then wait for the
+ * whole set, which now finds the delivered signal pending.
+ */
+static int
+ld_timedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
+{
+	struct timespec now, end, slice;
+	uint64_t mine;
+
+	if (set == NULL || !atomic_load(&S.taken) || (mine = owned_in(set)) == 0)
+		return real_sigtimedwait(set, info, timeout);
+	atomic_fetch_or(&S.waited, mine);
+	if (timeout != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		end.tv_sec += timeout->tv_sec;
+		end.tv_nsec += timeout->tv_nsec;
+		if (end.tv_nsec >= 1000000000L) {
+			end.tv_sec++;
+			end.tv_nsec -= 1000000000L;
+		}
+	}
+	for (;;) {
+		sigset_t rest = *set;
+		long long left_ns = -1;
+		int r;
+
+		if (timeout != NULL) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left_ns = (end.tv_sec - now.tv_sec) * 1000000000LL +
+			    (end.tv_nsec - now.tv_nsec);
+			if (left_ns < 0)
+				left_ns = 0;
+		}
+		if (!atomic_load(&S.taken)) {
+			if (timeout == NULL)
+				return real_sigtimedwait(set, info, NULL);
+			slice.tv_sec = left_ns / 1000000000LL;
+			slice.tv_nsec = left_ns % 1000000000LL;
+			return real_sigtimedwait(set, info, &slice);
+		}
+		without_owned(&rest);
+		if (left_ns < 0 || left_ns > LD_WAIT_SLICE_NS) {
+			slice.tv_sec = 0;
+			slice.tv_nsec = LD_WAIT_SLICE_NS;
+		} else {
+			slice.tv_sec = 0;
+			slice.tv_nsec = left_ns;
+		}
+		r = real_sigtimedwait(&rest, info, &slice);
+		if (r >= 0 || errno != EAGAIN)
+			return r;
+		if (left_ns >= 0 && left_ns <= LD_WAIT_SLICE_NS) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+}
+
+LD_EXPORT int
+sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
+{
+	return ld_timedwait(set, info, timeout);
+}
+
+LD_EXPORT int
+sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+	return ld_timedwait(set, info, NULL);
+}
+
+LD_EXPORT int
+sigwait(const sigset_t *set, int *sig)
+{
+	siginfo_t info;
+	int r;
+
+	/* sigwait never fails with EINTR. */
+	do
+		r = ld_timedwait(set, &info, NULL);
+	while (r == -1 && errno == EINTR);
+	if (r == -1)
+		return errno;
+	*sig = r;
+	return 0;
+}
+
+static void
+track_signalfd(int fd, const sigset_t *mask)
+{
+	int slot = -1;
+
+	for (int i = 0; i < LD_MAX_SIGFD; i++) {
+		int cur = atomic_load(&S.sigfd[i].fd);
+
+		if (cur == fd) {
+			slot = i;
+			break;
+		}
+		if (cur == -1 && slot == -1)
+			slot = i;
+	}
+	if (slot == -1)
+		return;		/* more signalfds than we track: documented limit */
+	S.sigfd[slot].mask = *mask;
+	atomic_store(&S.sigfd[slot].fd, fd);
+}
+
+LD_EXPORT int
+signalfd(int fd, const sigset_t *mask, int flags)
+{
+	sigset_t rest;
+	uint64_t mine;
+	int r;
+
+	if (!atomic_load(&S.taken) || (mine = owned_in(mask)) == 0)
+		return real_signalfd(fd, mask, flags);
+	rest = *mask;
+	without_owned(&rest);
+	r = real_signalfd(fd, &rest, flags);
+	if (r >= 0) {
+		atomic_fetch_or(&S.waited, mine);
+		track_signalfd(r, mask);
+	}
+	return r;
+}

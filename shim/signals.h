@@ -1,0 +1,37 @@
+/* Signal interposition: the lame-duck signals belong to the shim until delivery. */
+#ifndef LD_SIGNALS_H
+#define LD_SIGNALS_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What the catching handler records; written whole to a pipe (atomic). */
+struct ld_caught {
+	int32_t	signo;
+	int32_t	code;
+	int32_t	pid;
+	uint32_t uid;
+};
+
+/*
+ * Take the lame-duck signals: remember the inherited dispositions as the
+ * program's and install the catching handler, which writes each signal to
+ * catch_fd. Returns 0, or -1 with errno.
+ */
+int	ld_sig_take(uint64_t signals, int catch_fd);
+/* Hand every lame-duck signal back: the program's actions go into the kernel. */
+void	ld_sig_release(void);
+/* The program's current disposition of sig (SIG_DFL, SIG_IGN or a handler). */
+void	(*ld_sig_disposition(int sig))(int);
+/* The program waits for sig with sigwait*, or a signalfd. */
+int	ld_sig_waited(int sig);
+/* Queue sig to the process as if `from` had just sent it. */
+int	ld_sig_queue(int sig, const struct ld_caught *from);
+/* In a forked child that stays passive: give the program its actions back. */
+void	ld_sig_forget(void);
+/* Before exec: make the kernel's dispositions the program's (SIG_IGN survives exec). */
+void	ld_sig_before_exec(void);
+void	ld_sig_after_failed_exec(void);
+
+#endif

@@ -1,0 +1,25 @@
+/* Listening sockets: found however they were made. */
+#ifndef LD_SOCKETS_H
+#define LD_SOCKETS_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct ld_listeners {
+	int	count;		/* TCP listeners that count */
+	int	all_ports;	/* every port of LAMEDUCK_PORTS has one */
+	uint16_t first_port;
+};
+
+/*
+ * Scan the process's descriptors for TCP sockets with SO_ACCEPTCONN (made with
+ * listen(), inherited, or made with raw system calls), skipping `skip`.
+ */
+void	ld_scan_listeners(const uint16_t *ports, int nports, int skip,
+	    struct ld_listeners *out);
+/* Does the program's bind of addr on fd collide with the health address? */
+int	ld_addr_overlaps(int fd, const struct sockaddr *addr, socklen_t len,
+	    const struct sockaddr_storage *health, int health_any, uint16_t port);
+int	ld_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+
+#endif
