@@ -51,7 +51,7 @@ void	ld_config_defaults(struct ld_config *cfg);
 int	ld_parse_duration(const char *s, long long *ms);	/* 0, 250ms, 5s, 1m, 1m30s, bare int = s; <= 1h */
 int	ld_parse_signal(const char *s, int *sig);		/* TERM, SIGTERM, 15; any 1..64 incl. RTMIN+n */
 int	ld_signal_allowed(int sig);	/* not KILL STOP SEGV BUS ILL FPE TRAP SYS, nor 32, 33 */
-const char *ld_signal_name(int sig, char *buf, size_t len);	/* "TERM", "RTMIN+3", "64" */
+const char *ld_signal_name(int sig, char *buf, size_t len);	/* "TERM", "RTMIN+3", "RTMAX" (as kill -l) */
 int	ld_parse_signal_list(const char *s, uint64_t *set);
 int	ld_parse_deliver(const char *s, uint64_t signals, int deliver[LD_NSIG]);
 int	ld_parse_health(const char *s, struct ld_config *cfg);

@@ -72,9 +72,11 @@ ld_now_ms(void)
 static const char *
 signame(int sig)
 {
-	static _Thread_local char buf[16];
+	/* A few at once: one log line may name two signals. */
+	static _Thread_local char buf[4][16];
+	static _Thread_local unsigned next;
 
-	return ld_signal_name(sig, buf, sizeof(buf));
+	return ld_signal_name(sig, buf[next++ % 4], sizeof(buf[0]));
 }
 
 /* Move a descriptor of ours out of the low numbers programs expect free. */
