@@ -16,16 +16,24 @@ SHIM_LIBS := -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic -ldl
 SHIM_LDFLAGS := -shared -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined \
 	   -Wl,--exclude-libs,ALL
 
-SHIM_SRC := $(wildcard shim/*.c)
+SHIM_SRC := $(filter-out shim/launcher.c,$(wildcard shim/*.c))
 SHIM_HDR := $(wildcard shim/*.h)
 PROGS	 := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c))
 UNITS	 := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/*.c))
 
-all: $(BUILD)/liblameduck.so $(PROGS)
+LAUNCHER := $(if $(wildcard shim/launcher.c),$(BUILD)/lameduck)
+
+all: $(BUILD)/liblameduck.so $(LAUNCHER) $(PROGS)
 
 $(BUILD)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
 	@mkdir -p $(BUILD)
 	$(CC) $(SHIM_CFLAGS) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
+
+# The launcher shares the shim's parser, so a value it accepts the shim accepts.
+$(BUILD)/lameduck: shim/launcher.c shim/config.c shim/config.h Makefile
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -DLD_LIBDIR='"$(PREFIX)/lib"' -o $@ shim/launcher.c shim/config.c \
+	    -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic
 
 $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(BUILD)/progs

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fdtab.h"
 #include "health.h"
 #include "real.h"
 #include "http.h"
@@ -19,7 +20,6 @@
 #include "sockets.h"
 
 struct client {
-	int		fd;		/* -1: free slot */
 	int		closing;	/* answered with close: discard until EOF */
 	long long	deadline;
 	size_t		len;
@@ -27,7 +27,9 @@ struct client {
 };
 
 static struct client clients[LD_HEALTH_MAX_CLIENTS];
-static int hepfd = -1, hlfd = -1;
+static int hepfd = -1;
+
+#define CFD(c)	ld_own(LD_OWN_CLIENT0 + (int)((c) - clients))
 
 int
 ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
@@ -58,7 +60,7 @@ ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
 	if (ld_real.bind(fd, (struct sockaddr *)&ss, len) == -1 ||
 	    ld_real.listen(fd, LD_HEALTH_MAX_CLIENTS) == -1) {
 		saved = errno;
-		close(fd);
+		ld_close(fd);
 		errno = saved;
 		return -1;
 	}
@@ -66,37 +68,21 @@ ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
 }
 
 void
-ld_health_start(int epfd, int lfd, uint64_t listen_tag)
+ld_health_start(int epfd, uint64_t listen_tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = listen_tag };
 
-	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
-		clients[i].fd = -1;
 	hepfd = epfd;
-	hlfd = lfd;
-	if (lfd >= 0)
-		(void)epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
-}
-
-int
-ld_health_listen_fd(void)
-{
-	return hlfd;
-}
-
-void
-ld_health_forget_listener(void)
-{
-	hlfd = -1;
+	if (ld_own(LD_OWN_HEALTH) >= 0)
+		(void)epoll_ctl(epfd, EPOLL_CTL_ADD, ld_own(LD_OWN_HEALTH), &ev);
 }
 
 static void
 drop(struct client *c)
 {
 	/* Explicitly: a forked child may still hold a copy of the descriptor. */
-	(void)epoll_ctl(hepfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	c->fd = -1;
+	(void)epoll_ctl(hepfd, EPOLL_CTL_DEL, CFD(c), NULL);
+	ld_own_close(LD_OWN_CLIENT0 + (int)(c - clients));
 	c->len = 0;
 	c->closing = 0;
 }
@@ -104,23 +90,27 @@ drop(struct client *c)
 void
 ld_health_accept(long long now)
 {
-	for (int n = 0; n < 256 && hlfd >= 0; n++) {
+	for (int n = 0; n < 256; n++) {
 		struct epoll_event ev;
 		struct client *c = NULL;
-		int fd = accept4(hlfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int lfd = ld_own(LD_OWN_HEALTH), fd;
 
+		if (lfd < 0)
+			return;
+		fd = ld_real.accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1)
 			return;		/* EAGAIN, or the listener was given up */
 		for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
-			if (clients[i].fd == -1) {
+			if (ld_own(LD_OWN_CLIENT0 + i) < 0) {
 				c = &clients[i];
 				break;
 			}
 		if (c == NULL) {
-			close(fd);	/* full: refused at once */
+			ld_close(fd);	/* full: refused at once */
 			continue;
 		}
-		c->fd = fd;
+		fd = ld_own_hide(fd);
+		ld_own_set(LD_OWN_CLIENT0 + (int)(c - clients), fd);
 		c->len = 0;
 		c->closing = 0;
 		c->deadline = now + LD_HEALTH_TIMEOUT_MS;
@@ -172,14 +162,14 @@ respond(struct client *c, int status, const char *body, size_t blen, int head,
 		n += (int)blen;
 	}
 	/* Answers are small: they fit in the socket buffer, or the client is cut. */
-	return send(c->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n ? 0 : -1;
+	return send(CFD(c), out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n ? 0 : -1;
 }
 
 /* After a final answer: stop sending, let the client read, then close. */
 static void
 finish(struct client *c)
 {
-	(void)shutdown(c->fd, SHUT_WR);
+	(void)shutdown(CFD(c), SHUT_WR);
 	c->closing = 1;
 	c->len = 0;
 }
@@ -241,7 +231,7 @@ ld_health_event(int slot, uint32_t events, long long now)
 	struct client *c;
 	ssize_t n;
 
-	if (slot < 0 || slot >= LD_HEALTH_MAX_CLIENTS || clients[slot].fd == -1)
+	if (slot < 0 || slot >= LD_HEALTH_MAX_CLIENTS || ld_own(LD_OWN_CLIENT0 + slot) < 0)
 		return;
 	c = &clients[slot];
 	(void)events;	/* errors and hang-ups show up as recv() results */
@@ -249,9 +239,9 @@ ld_health_event(int slot, uint32_t events, long long now)
 		char sink[512];
 
 		if (c->closing)
-			n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+			n = recv(CFD(c), sink, sizeof(sink), MSG_DONTWAIT);
 		else if (c->len < sizeof(c->buf))
-			n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+			n = recv(CFD(c), c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
 		else {
 			drop(c);	/* cannot happen: the parser refuses a full buffer */
 			return;
@@ -267,7 +257,7 @@ ld_health_event(int slot, uint32_t events, long long now)
 		if (!c->closing) {
 			c->len += (size_t)n;
 			serve(c, now);
-			if (c->fd == -1)
+			if (CFD(c) < 0)
 				return;
 		}
 	}
@@ -281,7 +271,7 @@ ld_health_timeout(long long now)
 	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++) {
 		long long left;
 
-		if (clients[i].fd == -1)
+		if (ld_own(LD_OWN_CLIENT0 + i) < 0)
 			continue;
 		left = clients[i].deadline > now ? clients[i].deadline - now : 0;
 		if (best == -1 || left < best)
@@ -294,7 +284,7 @@ void
 ld_health_expire(long long now)
 {
 	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
-		if (clients[i].fd != -1 && clients[i].deadline <= now)
+		if (ld_own(LD_OWN_CLIENT0 + i) >= 0 && clients[i].deadline <= now)
 			drop(&clients[i]);
 }
 
@@ -302,11 +292,6 @@ void
 ld_health_close_all(void)
 {
 	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
-		if (clients[i].fd != -1) {
-			close(clients[i].fd);
-			clients[i].fd = -1;
-		}
-	if (hlfd >= 0)
-		close(hlfd);
-	hlfd = -1;
+		ld_own_close(LD_OWN_CLIENT0 + i);
+	ld_own_close(LD_OWN_HEALTH);
 }

@@ -12,15 +12,13 @@
 
 /* Bind and listen; fills desc with the address. Returns the fd, or -1 with errno. */
 int	ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen);
-void	ld_health_start(int epfd, int lfd, uint64_t listen_tag);
+/* The listener is in the LD_OWN_HEALTH slot (or none). */
+void	ld_health_start(int epfd, uint64_t listen_tag);
 void	ld_health_accept(long long now);
 void	ld_health_event(int slot, uint32_t events, long long now);
 /* Milliseconds until the next client must be cut, or -1. */
 long long ld_health_timeout(long long now);
 void	ld_health_expire(long long now);
-/* The listener was taken away under us (the program wins a port): forget it. */
-void	ld_health_forget_listener(void);
-int	ld_health_listen_fd(void);
 /* In a forked child: close every descriptor of the health port. */
 void	ld_health_close_all(void);
 

@@ -12,11 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdtab.h"
 #include "log.h"
 
-#define LD_LOG_FD_MIN	1000	/* out of the way of programs that dup2 onto low numbers */
-
-static int log_fd = -1;
 static enum ld_level log_level = LD_LOG_INFO;
 static enum ld_format log_format = LD_FMT_TEXT;
 
@@ -32,22 +30,8 @@ ld_log_open(enum ld_level level, enum ld_format fmt)
 	/* inetd-style servers have the client on fd 2: write nothing there. */
 	if (fstat(2, &st) == -1 || S_ISSOCK(st.st_mode))
 		return -1;
-	log_fd = fcntl(2, F_DUPFD_CLOEXEC, LD_LOG_FD_MIN);
-	if (log_fd == -1)
-		log_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-	return log_fd;
-}
-
-int
-ld_log_fd(void)
-{
-	return log_fd;
-}
-
-void
-ld_log_setfd(int fd)
-{
-	log_fd = fd;
+	ld_own_set(LD_OWN_LOG, ld_own_hide(fcntl(2, F_DUPFD_CLOEXEC, 3)));
+	return ld_own(LD_OWN_LOG);
 }
 
 static const char *const level_names[] = { "off", "error", "warn", "info", "debug" };
@@ -79,7 +63,7 @@ ld_log(enum ld_level level, const char *fmt, ...)
 	char msg[768], line[1024];
 	struct timespec ts;
 	va_list ap;
-	int saved = errno, n;
+	int saved = errno, n, log_fd = ld_own(LD_OWN_LOG);
 
 	if (log_fd == -1 || level > log_level || level == LD_LOG_OFF)
 		return;

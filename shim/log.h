@@ -6,9 +6,6 @@
 
 /* Take the duplicate of stderr (not when it is a socket). Returns the fd or -1. */
 int	ld_log_open(enum ld_level level, enum ld_format fmt);
-int	ld_log_fd(void);
-/* Move the log descriptor to newfd (the program wants the old number). */
-void	ld_log_setfd(int fd);
 void	ld_log(enum ld_level level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 

@@ -8,7 +8,10 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "real.h"
@@ -52,4 +55,36 @@ ld_real_init(void)
 	R(execvpe);
 	R(listen);
 	R(bind);
+	R(accept);
+	R(accept4);
+	R(close);
+	O(close_range);
+	O(closefrom);
+	R(dup);
+	R(dup2);
+	R(dup3);
+	R(fcntl);
+	R(read);
+	R(readv);
+	R(recv);
+	R(recvfrom);
+	R(recvmsg);
+	R(write);
+	R(writev);
+	R(send);
+	R(sendto);
+	R(sendmsg);
+	R(sendfile);
+}
+
+int
+ld_close(int fd)
+{
+	return (int)syscall(SYS_close, fd);
+}
+
+int
+ld_dup3(int oldfd, int newfd, int flags)
+{
+	return (int)syscall(SYS_dup3, oldfd, newfd, flags);
 }

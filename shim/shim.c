@@ -26,11 +26,14 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "drain.h"
+#include "fdtab.h"
 #include "health.h"
 #include "http.h"
 #include "lifecycle.h"
@@ -43,22 +46,24 @@
 enum { TAG_SIGFD = 1, TAG_CATCH, TAG_EVENT, TAG_HEALTH };
 
 #define LD_SCAN_MS	100	/* while starting: look for listeners made without listen() */
-#define LD_FD_BASE	900	/* the shim's descriptors live up here, out of the program's way */
+#define LD_DRAIN_CHECK_MS 10	/* how often the drain looks at what is in flight */
 
 int ld_active;
 struct ld_config ld_cfg;
 
 static struct {
-	int		claim_fd, epfd, sigfd, catch_r, catch_w, evfd;
-	_Atomic int	health_fd;
-	_Atomic int	yielded;
+	_Atomic int	yielded;	/* the program took the health port */
 	_Atomic int	gave_up;
 	char		health_desc[80];
 	struct ld_lifecycle lc;
 	struct ld_caught first;
 	long long	next_scan;
+	long long	next_drain_check;
 	int		listeners;
-} T = { -1, -1, -1, -1, -1, -1, -1, 0, 0, "", {0}, {0}, 0, 0 };
+	long		connections;
+	long		in_flight;
+	long		drained;	/* connections open when the drain began */
+} T;
 
 long long
 ld_now_ms(void)
@@ -77,24 +82,6 @@ signame(int sig)
 	static _Thread_local unsigned next;
 
 	return ld_signal_name(sig, buf[next++ % 4], sizeof(buf[0]));
-}
-
-/* Move a descriptor of ours out of the low numbers programs expect free. */
-static int
-hide(int fd)
-{
-	struct rlimit rl;
-	int base = LD_FD_BASE, nfd;
-
-	if (fd < 0)
-		return fd;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)LD_FD_BASE + 64)
-		base = rl.rlim_cur > 128 ? (int)rl.rlim_cur - 64 : 3;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, base);
-	if (nfd == -1)
-		return fd;
-	close(fd);
-	return nfd;
 }
 
 /* Returns the claim's fd; -1 when another process owns the name. */
@@ -117,10 +104,10 @@ claim(const char *name)
 	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == -1) {
 		int saved = errno;
 
-		close(fd);
+		ld_close(fd);
 		return saved == EADDRINUSE ? -1 : -2;
 	}
-	return hide(fd);
+	return ld_own_hide(fd);
 }
 
 static const char *
@@ -142,9 +129,10 @@ void
 ld_poke(void)
 {
 	uint64_t one = 1;
+	int fd = ld_own(LD_OWN_EVENT);
 
-	if (T.evfd >= 0)
-		(void)!write(T.evfd, &one, sizeof(one));
+	if (fd >= 0)
+		(void)!syscall(SYS_write, fd, &one, sizeof(one));
 }
 
 /* ---- readiness ---- */
@@ -154,7 +142,7 @@ scan(long long now)
 {
 	struct ld_listeners l;
 
-	ld_scan_listeners(ld_cfg.ports, ld_cfg.nports, atomic_load(&T.health_fd), &l);
+	ld_scan_listeners(ld_cfg.ports, ld_cfg.nports, -1, &l);
 	T.listeners = l.count;
 	T.next_scan = now + LD_SCAN_MS;
 	if (T.lc.state == LD_ST_STARTING && l.all_ports) {
@@ -186,11 +174,11 @@ deliver(long long now)
 	char held[32] = "";
 
 	/* Stop reading the signals ourselves before one is queued for the program. */
-	if (T.sigfd >= 0) {
-		(void)epoll_ctl(T.epfd, EPOLL_CTL_DEL, T.sigfd, NULL);
-		close(T.sigfd);
-		T.sigfd = -1;
+	if (ld_own(LD_OWN_SIGFD) >= 0) {
+		(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_DEL, ld_own(LD_OWN_SIGFD), NULL);
+		ld_own_close(LD_OWN_SIGFD);
 	}
+	ld_drain_end();
 	ld_sig_release();
 	disp = ld_sig_disposition(sig);
 	if (T.lc.entered_ms[LD_ST_LAMEDUCK] >= 0)
@@ -217,16 +205,67 @@ deliver(long long now)
 }
 
 static void
+begin_drain(long long now)
+{
+	struct ld_drain_start st;
+	char d[32];
+
+	ld_drain_begin(ld_cfg.ports, ld_cfg.nports, -1, &st);
+	T.in_flight = ld_drain_in_flight(&T.connections);
+	T.drained = T.connections;
+	T.next_drain_check = now + LD_DRAIN_CHECK_MS;
+	ld_format_duration(ld_cfg.drain_timeout_ms, d, sizeof(d));
+	ld_info("draining: stopped accepting on %d listener%s%s, %d queued connection%s "
+	    "handed to the program; %ld of %ld connection%s in flight (timeout %s)",
+	    st.listeners, st.listeners == 1 ? "" : "s",
+	    st.inherited ? " (inherited ones only in this process)" : "",
+	    st.queued, st.queued == 1 ? "" : "s", T.in_flight, T.connections,
+	    T.connections == 1 ? "" : "s", d);
+}
+
+static void
 act(enum ld_action a, long long now)
 {
 	switch (a) {
-	case LD_ACT_DRAIN:	/* draining: not built yet, so as LAMEDUCK_DRAIN=never */
+	case LD_ACT_DRAIN:
+		begin_drain(now);
+		/* Nothing in flight: no reason to wait a tick. */
+		if (T.in_flight == 0)
+			if (T.lc.state == LD_ST_DRAINING && now >= T.next_drain_check) {
+			T.in_flight = ld_drain_in_flight(&T.connections);
+			T.next_drain_check = now + LD_DRAIN_CHECK_MS;
+		}
+		act(ld_lc_tick(&T.lc, now, T.in_flight), now);
+		break;
 	case LD_ACT_DELIVER:
+		if (T.lc.state == LD_ST_DRAINING) {
+			double secs = (double)(now - T.lc.entered_ms[LD_ST_DRAINING]) / 1000.0;
+
+			if (T.in_flight > 0)
+				ld_warn("drain timeout after %.2fs: %ld request%s still in flight "
+				    "will be cut", secs, T.in_flight, T.in_flight == 1 ? "" : "s");
+			else
+				ld_info("drained in %.2fs (%ld connection%s open when it began)", secs,
+				    T.drained, T.drained == 1 ? "" : "s");
+		}
 		deliver(now);
 		break;
 	default:
 		break;
 	}
+}
+
+/* Whether the delivered signal wants a drain first (LAMEDUCK_DRAIN). */
+static int
+wants_drain(int sig)
+{
+	void (*disp)(int) = ld_sig_disposition(sig);
+
+	if (disp == SIG_IGN || ld_cfg.drain == LD_DRAIN_NEVER)
+		return 0;
+	if (ld_cfg.drain == LD_DRAIN_ALWAYS)
+		return 1;
+	return disp == SIG_DFL && default_kills(sig) && !ld_sig_waited(sig);
 }
 
 static void
@@ -244,7 +283,7 @@ on_signal(const struct ld_caught *c)
 		return;
 	}
 	to = ld_cfg.deliver[c->signo] ? ld_cfg.deliver[c->signo] : c->signo;
-	a = ld_lc_signal(&T.lc, c->signo, to, 0, now);
+	a = ld_lc_signal(&T.lc, c->signo, to, wants_drain(to), now);
 	if (a == LD_ACT_LAMEDUCK) {
 		T.first = *c;
 		ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
@@ -269,13 +308,15 @@ read_signals(int tag)
 		if (tag == TAG_SIGFD) {
 			struct signalfd_siginfo si;
 
-			if (T.sigfd < 0 || read(T.sigfd, &si, sizeof(si)) != sizeof(si))
+			int fd = ld_own(LD_OWN_SIGFD);
+
+			if (fd < 0 || read(fd, &si, sizeof(si)) != sizeof(si))
 				return;
 			c.signo = (int32_t)si.ssi_signo;
 			c.code = si.ssi_code;
 			c.pid = (int32_t)si.ssi_pid;
 			c.uid = si.ssi_uid;
-		} else if (read(T.catch_r, &c, sizeof(c)) != sizeof(c))
+		} else if (read(ld_own(LD_OWN_CATCH_R), &c, sizeof(c)) != sizeof(c))
 			return;
 		on_signal(&c);
 	}
@@ -312,6 +353,15 @@ metrics(char *b, size_t cap, long long now)
 	out(b, cap, &n, "# HELP lameduck_listeners TCP listeners that count for readiness.\n"
 	    "# TYPE lameduck_listeners gauge\n"
 	    "lameduck_listeners %d\n", T.listeners);
+	out(b, cap, &n, "# HELP lameduck_connections_active Accepted connections open now.\n"
+	    "# TYPE lameduck_connections_active gauge\n"
+	    "lameduck_connections_active %ld\n", T.connections);
+	out(b, cap, &n, "# HELP lameduck_connections_accepted_total Connections accepted.\n"
+	    "# TYPE lameduck_connections_accepted_total counter\n"
+	    "lameduck_connections_accepted_total %llu\n", ld_accepted_total());
+	out(b, cap, &n, "# HELP lameduck_in_flight Requests in flight (counted while draining).\n"
+	    "# TYPE lameduck_in_flight gauge\n"
+	    "lameduck_in_flight %ld\n", T.in_flight);
 	out(b, cap, &n, "# HELP lameduck_signals_received_total Lame-duck signals received.\n"
 	    "# TYPE lameduck_signals_received_total counter\n"
 	    "lameduck_signals_received_total %llu\n", T.lc.signals);
@@ -347,9 +397,10 @@ ld_render(int path, char *body, size_t cap, size_t *len)
 		if (T.lc.state != LD_ST_STARTING) {
 			struct ld_listeners l;
 
-			ld_scan_listeners(ld_cfg.ports, ld_cfg.nports,
-			    atomic_load(&T.health_fd), &l);
+			ld_scan_listeners(ld_cfg.ports, ld_cfg.nports, -1, &l);
 			T.listeners = l.count;
+			if (T.lc.state != LD_ST_DRAINING)
+				(void)ld_drain_in_flight(&T.connections);
 		}
 		*len = metrics(body, cap, now);
 		return 200;
@@ -366,7 +417,7 @@ ld_render(int path, char *body, size_t cap, size_t *len)
 void
 ld_health_yield(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	int hfd = atomic_load(&T.health_fd);
+	int hfd = ld_own(LD_OWN_HEALTH);
 	char a[80];
 
 	if (hfd < 0 || !ld_addr_overlaps(fd, addr, len, &ld_cfg.health_addr,
@@ -379,10 +430,9 @@ ld_health_yield(int fd, const struct sockaddr *addr, socklen_t len)
 	 * lets go of it: another descriptor of ours goes over it, and the
 	 * thread closes that.
 	 */
-	if (dup3(T.evfd, hfd, O_CLOEXEC) == -1)
+	if (ld_dup3(ld_own(LD_OWN_EVENT), hfd, O_CLOEXEC) == -1)
 		return;
-	atomic_store(&T.health_fd, -1);
-	atomic_store(&T.yielded, hfd);
+	atomic_store(&T.yielded, 1);
 	ld_poke();
 	ld_format_addr(addr, a, sizeof(a));
 	ld_warn("the program binds %s, which overlaps the health port %s: the health port "
@@ -404,6 +454,12 @@ next_timeout(long long now)
 		if (t < 0 || s < t)
 			t = s;
 	}
+	if (T.lc.state == LD_ST_DRAINING) {
+		long long s = T.next_drain_check > now ? T.next_drain_check - now : 0;
+
+		if (t < 0 || s < t)
+			t = s;
+	}
 	return t > INT_MAX ? INT_MAX : (int)t;
 }
 
@@ -417,7 +473,7 @@ ld_main(void *arg)
 		scan(ld_now_ms());
 	for (;;) {
 		long long now = ld_now_ms();
-		int n = epoll_wait(T.epfd, ev, 16, next_timeout(now)), y;
+		int n = epoll_wait(ld_own(LD_OWN_EPOLL), ev, 16, next_timeout(now));
 
 		now = ld_now_ms();
 		for (int i = 0; i < n; i++) {
@@ -428,21 +484,23 @@ ld_main(void *arg)
 			else if (tag == TAG_EVENT) {
 				uint64_t v;
 
-				(void)!read(T.evfd, &v, sizeof(v));
+				(void)!read(ld_own(LD_OWN_EVENT), &v, sizeof(v));
 				T.next_scan = now;
 			} else if (tag == TAG_HEALTH)
 				ld_health_accept(now);
 			else if (tag >= LD_TAG_CLIENT)
 				ld_health_event((int)(tag - LD_TAG_CLIENT), ev[i].events, now);
 		}
-		if ((y = atomic_exchange(&T.yielded, 0)) > 0) {
-			ld_health_forget_listener();
-			close(y);
-		}
+		if (atomic_exchange(&T.yielded, 0))
+			ld_own_close(LD_OWN_HEALTH);
 		if (T.lc.state == LD_ST_STARTING && ld_cfg.ready == LD_READY_LISTEN &&
 		    now >= T.next_scan)
 			scan(now);
-		act(ld_lc_tick(&T.lc, now, 0), now);
+		if (T.lc.state == LD_ST_DRAINING && now >= T.next_drain_check) {
+			T.in_flight = ld_drain_in_flight(&T.connections);
+			T.next_drain_check = now + LD_DRAIN_CHECK_MS;
+		}
+		act(ld_lc_tick(&T.lc, now, T.in_flight), now);
 		ld_health_expire(now);
 	}
 	return NULL;
@@ -453,19 +511,13 @@ ld_main(void *arg)
 void
 ld_forget(void)
 {
-	int fds[] = { T.epfd, T.sigfd, T.catch_r, T.catch_w, T.evfd, T.claim_fd, ld_log_fd() };
-
 	if (!ld_active)
 		return;
 	ld_active = 0;
 	ld_sig_forget();
 	ld_health_close_all();
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	ld_log_setfd(-1);
-	T.evfd = -1;
-	atomic_store(&T.health_fd, -1);
+	for (int slot = 0; slot < LD_OWN_CLIENT0; slot++)
+		ld_own_close(slot);
 }
 
 static int
@@ -489,33 +541,42 @@ start_thread(void)
 }
 
 static int
+own_new(enum ld_own slot, int fd)
+{
+	if (fd < 0)
+		return -1;
+	ld_own_set(slot, ld_own_hide(fd));
+	return 0;
+}
+
+static int
+watch(enum ld_own slot, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, ld_own(slot), &ev);
+}
+
+static int
 open_fds(void)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
 	int p[2];
 	sigset_t set;
 
-	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == -1)
-		return -1;
-	T.catch_r = hide(p[0]);
-	T.catch_w = hide(p[1]);
-	T.evfd = hide(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-	T.epfd = hide(epoll_create1(EPOLL_CLOEXEC));
 	sigemptyset(&set);
 	for (int sig = 1; sig < LD_NSIG; sig++)
 		if (ld_sigset_has(ld_cfg.signals, sig))
 			sigaddset(&set, sig);
-	T.sigfd = hide(ld_real.signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-	if (T.evfd < 0 || T.epfd < 0 || T.sigfd < 0)
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == -1)
 		return -1;
-	ev.data.u64 = TAG_SIGFD;
-	if (epoll_ctl(T.epfd, EPOLL_CTL_ADD, T.sigfd, &ev) == -1)
+	if (own_new(LD_OWN_CATCH_R, p[0]) == -1 || own_new(LD_OWN_CATCH_W, p[1]) == -1 ||
+	    own_new(LD_OWN_EVENT, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    own_new(LD_OWN_EPOLL, epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    own_new(LD_OWN_SIGFD, ld_real.signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		return -1;
-	ev.data.u64 = TAG_CATCH;
-	if (epoll_ctl(T.epfd, EPOLL_CTL_ADD, T.catch_r, &ev) == -1)
+	if (watch(LD_OWN_SIGFD, TAG_SIGFD) == -1 || watch(LD_OWN_CATCH_R, TAG_CATCH) == -1)
 		return -1;
-	ev.data.u64 = TAG_EVENT;
-	return epoll_ctl(T.epfd, EPOLL_CTL_ADD, T.evfd, &ev);
+	return watch(LD_OWN_EVENT, TAG_EVENT);
 }
 
 static void
@@ -523,17 +584,15 @@ open_health(void)
 {
 	int fd;
 
-	if (ld_cfg.health_off) {
-		ld_health_start(T.epfd, -1, TAG_HEALTH);
-		return;
+	if (!ld_cfg.health_off) {
+		fd = ld_health_listen(&ld_cfg, T.health_desc, sizeof(T.health_desc));
+		if (fd == -1)
+			ld_warn("health port %s: %s; /readyz will not answer, so this pod will "
+			    "never become ready", T.health_desc, strerror(errno));
+		else
+			own_new(LD_OWN_HEALTH, fd);
 	}
-	fd = ld_health_listen(&ld_cfg, T.health_desc, sizeof(T.health_desc));
-	if (fd == -1)
-		ld_warn("health port %s: %s; /readyz will not answer, so this pod will never "
-		    "become ready", T.health_desc, strerror(errno));
-	fd = hide(fd);
-	atomic_store(&T.health_fd, fd);
-	ld_health_start(T.epfd, fd, TAG_HEALTH);
+	ld_health_start(ld_own(LD_OWN_EPOLL), TAG_HEALTH);
 }
 
 static void
@@ -558,7 +617,7 @@ ld_init(void)
 {
 	char err[256], name[128], desc[80];
 	const char *h;
-	int bad;
+	int bad, fd;
 
 	ld_real_init();
 	bad = ld_config_load(&ld_cfg, env_get, NULL, err, sizeof(err));
@@ -571,9 +630,11 @@ ld_init(void)
 		ld_format_addr((struct sockaddr *)&ld_cfg.health_addr, desc, sizeof(desc));
 		snprintf(name, sizeof(name), "lameduck/%s", desc);
 	}
-	T.claim_fd = claim(name);
-	if (T.claim_fd == -1)
+	fd = claim(name);
+	if (fd == -1)
 		return;		/* another process acts for this pod */
+	if (fd >= 0)
+		ld_own_set(LD_OWN_CLAIM, fd);
 	if (bad) {
 		if (!stderr_is_socket())
 			dprintf(2, "lameduck: %s; lameduck is off for this process\n", err);
@@ -588,7 +649,8 @@ ld_init(void)
 	ld_lc_init(&T.lc, &ld_cfg, ld_now_ms());
 	if (ld_cfg.ready == LD_READY_START)
 		ld_lc_ready(&T.lc, ld_now_ms());
-	if (ld_sig_take(ld_cfg.signals, T.catch_w) == -1) {
+	ld_mark_inherited(ld_cfg.ports, ld_cfg.nports);
+	if (ld_sig_take(ld_cfg.signals) == -1) {
 		ld_err("cannot take the signals (%s); lameduck is off for this process",
 		    strerror(errno));
 		ld_sig_release();

@@ -37,6 +37,7 @@
 #include <sched.h>
 
 #include "config.h"
+#include "fdtab.h"
 #include "real.h"
 #include "signals.h"
 
@@ -55,7 +56,6 @@ extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 static struct {
 	uint64_t	owned;		/* the lame-duck signals, set before taken */
 	_Atomic int	taken;		/* between ld_sig_take and the release */
-	int		catch_fd;
 	void		(*restorer)(void);
 	struct sigaction prog[LD_NSIG];	/* the program's actions, while taken */
 	atomic_flag	lock[LD_NSIG];
@@ -65,7 +65,7 @@ static struct {
 		_Atomic int	fd;
 		sigset_t	mask;
 	} sigfd[LD_MAX_SIGFD];
-} S = { .catch_fd = -1 };
+} S;
 
 static uint64_t
 bit(int sig)
@@ -162,19 +162,18 @@ catch_signal(int sig, siginfo_t *si, void *uc)
 
 	(void)uc;
 	/* The pipe is non-blocking; a full pipe already holds enough signals. */
-	(void)!write(S.catch_fd, &c, sizeof(c));
+	(void)!syscall(SYS_write, ld_own(LD_OWN_CATCH_W), &c, sizeof(c));
 	errno = saved;
 }
 
 int
-ld_sig_take(uint64_t signals, int catch_fd)
+ld_sig_take(uint64_t signals)
 {
 	struct sigaction ours, cur;
 
 	for (int i = 0; i < LD_MAX_SIGFD; i++)
 		atomic_store(&S.sigfd[i].fd, -1);
 	S.owned = signals;
-	S.catch_fd = catch_fd;
 	memset(&ours, 0, sizeof(ours));
 	ours.sa_sigaction = catch_signal;
 	ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;

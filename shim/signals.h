@@ -17,9 +17,9 @@ struct ld_caught {
 /*
  * Take the lame-duck signals: remember the inherited dispositions as the
  * program's and install the catching handler, which writes each signal to
- * catch_fd. Returns 0, or -1 with errno.
+ * the LD_OWN_CATCH_W pipe. Returns 0, or -1 with errno.
  */
-int	ld_sig_take(uint64_t signals, int catch_fd);
+int	ld_sig_take(uint64_t signals);
 /* Hand every lame-duck signal back: the program's actions go into the kernel. */
 void	ld_sig_release(void);
 /* The program's current disposition of sig (SIG_DFL, SIG_IGN or a handler). */

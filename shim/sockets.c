@@ -8,6 +8,9 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <fcntl.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,8 @@
 
 #include <bsd/stdlib.h>
 
+#include "drain.h"
+#include "fdtab.h"
 #include "real.h"
 #include "shim.h"
 #include "sockets.h"
@@ -50,14 +55,24 @@ tcp_listener_port(int fd, uint16_t *port)
 	return port_of(&ss, port);
 }
 
-void
-ld_scan_listeners(const uint16_t *ports, int nports, int skip, struct ld_listeners *out)
+static int
+counts(uint16_t port, const uint16_t *ports, int nports)
 {
-	uint64_t seen = 0;	/* bit i: ports[i] listens */
+	if (nports == 0)
+		return 1;
+	for (int i = 0; i < nports; i++)
+		if (ports[i] == port)
+			return 1;
+	return 0;
+}
+
+/* Calls fn for every TCP listener of the process but `skip`; stops when fn returns 1. */
+static void
+each_listener(int skip, int (*fn)(int fd, uint16_t port, void *arg), void *arg)
+{
 	struct dirent *d;
 	DIR *dir;
 
-	memset(out, 0, sizeof(*out));
 	if ((dir = opendir("/proc/self/fd")) == NULL)
 		return;
 	while ((d = readdir(dir)) != NULL) {
@@ -67,23 +82,86 @@ ld_scan_listeners(const uint16_t *ports, int nports, int skip, struct ld_listene
 
 		if (errstr != NULL || fd == dirfd(dir) || fd == skip)
 			continue;
-		if (tcp_listener_port(fd, &port) == -1)
+		if ((ld_fd_get(fd) & LD_FD_OWN) || tcp_listener_port(fd, &port) == -1)
 			continue;
-		if (nports == 0) {
-			if (out->count++ == 0)
-				out->first_port = port;
-			continue;
-		}
-		for (int i = 0; i < nports; i++)
-			if (ports[i] == port) {
-				if (out->count++ == 0)
-					out->first_port = port;
-				seen |= 1ULL << i;
-			}
+		if (fn(fd, port, arg))
+			break;
 	}
 	closedir(dir);
-	out->all_ports = nports > 0 ? seen == (nports == 64 ? ~0ULL : (1ULL << nports) - 1)
+}
+
+struct scan {
+	const uint16_t		*ports;
+	int			nports;
+	uint64_t		seen;
+	struct ld_listeners	*out;
+	int			*fds, cap, n;
+};
+
+static int
+scan_one(int fd, uint16_t port, void *arg)
+{
+	struct scan *sc = arg;
+
+	(void)fd;
+	for (int i = 0; i < sc->nports; i++)
+		if (sc->ports[i] == port)
+			sc->seen |= 1ULL << i;
+	if (!counts(port, sc->ports, sc->nports))
+		return 0;
+	if (sc->out->count++ == 0)
+		sc->out->first_port = port;
+	return 0;
+}
+
+void
+ld_scan_listeners(const uint16_t *ports, int nports, int skip, struct ld_listeners *out)
+{
+	struct scan sc = { ports, nports, 0, out, NULL, 0, 0 };
+
+	memset(out, 0, sizeof(*out));
+	each_listener(skip, scan_one, &sc);
+	out->all_ports = nports > 0 ? sc.seen == (nports == 64 ? ~0ULL : (1ULL << nports) - 1)
 	    : out->count > 0;
+}
+
+static int
+list_one(int fd, uint16_t port, void *arg)
+{
+	struct scan *sc = arg;
+
+	if (counts(port, sc->ports, sc->nports) && sc->n < sc->cap)
+		sc->fds[sc->n++] = fd;
+	return sc->n == sc->cap;
+}
+
+int
+ld_listener_fds(const uint16_t *ports, int nports, int skip, int *fds, int cap)
+{
+	struct ld_listeners unused;
+	struct scan sc = { ports, nports, 0, &unused, fds, cap, 0 };
+
+	each_listener(skip, list_one, &sc);
+	return sc.n;
+}
+
+static int
+mark_inherited(int fd, uint16_t port, void *arg)
+{
+	struct scan *sc = arg;
+
+	if (counts(port, sc->ports, sc->nports) && ld_fd_get(fd) == 0)
+		ld_fd_set(fd, LD_FD_LISTEN);
+	return 0;
+}
+
+void
+ld_mark_inherited(const uint16_t *ports, int nports)
+{
+	struct ld_listeners unused;
+	struct scan sc = { ports, nports, 0, &unused, NULL, 0, 0 };
+
+	each_listener(-1, mark_inherited, &sc);
 }
 
 static int
@@ -156,14 +234,18 @@ ld_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 LD_EXPORT int
 listen(int fd, int backlog)
 {
+	uint16_t port;
 	int r, saved;
 
 	if (ld_real.listen == NULL)
 		return (int)syscall(SYS_listen, fd, backlog);
 	r = ld_real.listen(fd, backlog);
 	saved = errno;
-	if (r == 0 && ld_active)
+	if (r == 0 && ld_active && tcp_listener_port(fd, &port) == 0 &&
+	    counts(port, ld_cfg.ports, ld_cfg.nports)) {
+		ld_fd_set(fd, LD_FD_LISTEN | LD_FD_MADE);
 		ld_poke();
+	}
 	errno = saved;
 	return r;
 }
@@ -176,4 +258,71 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	if (ld_active)
 		ld_health_yield(fd, addr, len);
 	return ld_real.bind(fd, addr, len);
+}
+
+static _Atomic unsigned long long accepted;
+
+unsigned long long
+ld_accepted_total(void)
+{
+	return atomic_load(&accepted);
+}
+
+/* A connection from a stopped listener's queue, as accept4 would have made it. */
+static int
+hand_over(int c, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+	if (addr != NULL && alen != NULL)
+		(void)getpeername(c, addr, alen);
+	if (!(flags & SOCK_CLOEXEC))
+		(void)ld_real.fcntl(c, F_SETFD, 0);
+	if (flags & SOCK_NONBLOCK)
+		(void)ld_real.fcntl(c, F_SETFL, ld_real.fcntl(c, F_GETFL) | O_NONBLOCK);
+	return c;
+}
+
+static int
+ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
+{
+	for (;;) {
+		uint8_t v = ld_fd_get(fd);
+		int r;
+
+		if (v & LD_FD_STOPPED) {
+			r = ld_drain_take(fd);
+			if (r >= 0)
+				return hand_over(r, addr, alen, flags);
+		}
+		r = four ? ld_real.accept4(fd, addr, alen, flags) : ld_real.accept(fd, addr, alen);
+		if (r >= 0) {
+			if ((v & LD_FD_TYPE) == LD_FD_LISTEN) {
+				ld_fd_set(r, LD_FD_CONN);
+				atomic_fetch_add_explicit(&accepted, 1, memory_order_relaxed);
+			}
+			return r;
+		}
+		if (errno == EINVAL && (ld_fd_get(fd) & LD_FD_STOPPED)) {
+			/*
+			 * Shut down under us by the drain: the placeholder that
+			 * takes its number comes within one drain tick.
+			 */
+			struct timespec ts = { 0, 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		return r;
+	}
+}
+
+LD_EXPORT int
+accept(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+	return ld_accept(fd, addr, alen, 0, 0);
+}
+
+LD_EXPORT int
+accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+	return ld_accept(fd, addr, alen, flags, 1);
 }

@@ -17,9 +17,15 @@ struct ld_listeners {
  */
 void	ld_scan_listeners(const uint16_t *ports, int nports, int skip,
 	    struct ld_listeners *out);
+/* The listeners that count, by descriptor; returns how many (at most cap). */
+int	ld_listener_fds(const uint16_t *ports, int nports, int skip, int *fds, int cap);
+/* At start: listeners already open were inherited (socket activation). */
+void	ld_mark_inherited(const uint16_t *ports, int nports);
 /* Does the program's bind of addr on fd collide with the health address? */
 int	ld_addr_overlaps(int fd, const struct sockaddr *addr, socklen_t len,
 	    const struct sockaddr_storage *health, int health_any, uint16_t port);
+/* Connections accepted from listeners that count, since start. */
+unsigned long long ld_accepted_total(void);
 int	ld_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
 #endif

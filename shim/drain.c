@@ -1,0 +1,194 @@
+/*
+ * Stopping new connections without losing the ones already sent.
+ *
+ * For each listener that counts: a private duplicate keeps the socket while
+ * the shim takes every connection already queued on it (they are handed to
+ * the program's next accept() calls), then shuts it down, so new connection
+ * attempts are refused at once (RST) and threads blocked in accept() wake.
+ * A shut-down listener polls readable forever, which would spin an event
+ * loop, so once its queue is handed over an idle, listening AF_UNIX socket
+ * takes its descriptor number: poll() never finds that readable, a blocking
+ * accept() parks on it, and the real socket leaves every epoll set when its
+ * last reference goes. A listener this process did not make (socket
+ * activation, a hand-over to a successor) is never shut down: this process
+ * only stops accepting on it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "drain.h"
+#include "fdtab.h"
+#include "real.h"
+#include "sockets.h"
+
+#define LD_MAX_STOPPED	64
+#define LD_STASH_MAX	4096
+
+static struct {
+	int	fd;		/* the program's number */
+	int	priv;		/* our duplicate of the real socket, -1 once swapped */
+	int	nonblock;	/* the placeholder copies the program's mode */
+} stopped[LD_MAX_STOPPED];
+static int nstopped;
+
+static struct {
+	int		listener;
+	_Atomic int	conn;	/* -1 once handed over */
+} stash[LD_STASH_MAX];
+static _Atomic int nstash;
+
+static int
+placeholder(int nonblock)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+
+	if (fd == -1)
+		return -1;
+	/* An abstract name picked by the kernel; nobody connects to it. */
+	if (ld_real.bind(fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) == -1 ||
+	    ld_real.listen(fd, 1) == -1) {
+		ld_close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+swap_out(int i)
+{
+	int fd = stopped[i].fd, ph, cloexec;
+
+	if (stopped[i].priv < 0)
+		return;
+	cloexec = ld_real.fcntl(fd, F_GETFD) & FD_CLOEXEC;
+	ph = placeholder(stopped[i].nonblock);
+	if (ph >= 0) {
+		ld_dup3(ph, fd, cloexec ? O_CLOEXEC : 0);
+		ld_close(ph);
+	}
+	ld_close(stopped[i].priv);
+	stopped[i].priv = -1;
+}
+
+static int
+stash_left(int listener)
+{
+	int n = atomic_load(&nstash), left = 0;
+
+	for (int i = 0; i < n; i++)
+		if (atomic_load(&stash[i].conn) >= 0 && (listener < 0 || stash[i].listener == listener))
+			left++;
+	return left;
+}
+
+static int
+take_queue(int fd, int priv)
+{
+	int n = 0, c, slot;
+
+	/* The program no longer accepts from this socket: its mode is ours to set. */
+	(void)ld_real.fcntl(priv, F_SETFL, ld_real.fcntl(priv, F_GETFL) | O_NONBLOCK);
+	while ((slot = atomic_load(&nstash)) < LD_STASH_MAX &&
+	    (c = ld_real.accept4(priv, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		ld_fd_set(c, LD_FD_CONN);
+		stash[slot].listener = fd;
+		atomic_store(&stash[slot].conn, c);
+		atomic_store(&nstash, slot + 1);
+		n++;
+	}
+	return n;
+}
+
+void
+ld_drain_begin(const uint16_t *ports, int nports, int skip, struct ld_drain_start *out)
+{
+	int fds[LD_MAX_STOPPED], n;
+
+	out->listeners = out->queued = out->inherited = 0;
+	n = ld_listener_fds(ports, nports, skip, fds, LD_MAX_STOPPED);
+	for (int i = 0; i < n && nstopped < LD_MAX_STOPPED; i++) {
+		int fd = fds[i], k = nstopped;
+		uint8_t v = ld_fd_get(fd);
+		/* Not in the table: made with raw system calls here (Go). */
+		int made = (v & LD_FD_MADE) || (v & LD_FD_TYPE) != LD_FD_LISTEN;
+
+		stopped[k].fd = fd;
+		stopped[k].nonblock = (ld_real.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+		stopped[k].priv = ld_real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (stopped[k].priv < 0)
+			continue;
+		ld_fd_set(fd, (uint8_t)((v & (LD_FD_OWN | LD_FD_MADE)) | LD_FD_LISTEN | LD_FD_STOPPED));
+		nstopped++;
+		out->listeners++;
+		if (!made) {
+			out->inherited++;
+			swap_out(k);
+			continue;
+		}
+		out->queued += take_queue(fd, stopped[k].priv);
+		(void)shutdown(stopped[k].priv, SHUT_RD);
+		if (stash_left(fd) == 0)
+			swap_out(k);
+	}
+}
+
+static void
+count_one(int fd, uint8_t v, void *arg)
+{
+	long *n = arg;
+	int q = 0;
+
+	if ((v & LD_FD_READ) ||
+	    (ioctl(fd, SIOCINQ, &q) == 0 && q > 0) ||
+	    (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0))
+		n[0]++;
+	n[1]++;
+}
+
+long
+ld_drain_in_flight(long *connections)
+{
+	long n[2] = { 0, 0 };
+	int left;
+
+	for (int i = 0; i < nstopped; i++)
+		if (stopped[i].priv >= 0 && stash_left(stopped[i].fd) == 0)
+			swap_out(i);
+	ld_fd_each(LD_FD_CONN, count_one, n);
+	/* Queued connections the program has not taken yet are in flight too. */
+	left = stash_left(-1);
+	if (connections != NULL)
+		*connections = n[1];
+	return n[0] + left;
+}
+
+void
+ld_drain_end(void)
+{
+	for (int i = 0; i < nstopped; i++)
+		swap_out(i);
+}
+
+int
+ld_drain_take(int listener)
+{
+	int n = atomic_load(&nstash);
+
+	for (int i = 0; i < n; i++) {
+		int c;
+
+		if (stash[i].listener != listener || atomic_load(&stash[i].conn) < 0)
+			continue;
+		c = atomic_exchange(&stash[i].conn, -1);
+		if (c >= 0)
+			return c;
+	}
+	return -1;
+}

@@ -1,0 +1,23 @@
+/* The drain: stop accepting on the listeners that count, and count what is in flight. */
+#ifndef LD_DRAIN_H
+#define LD_DRAIN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct ld_drain_start {
+	int	listeners;	/* listeners stopped */
+	int	queued;		/* connections taken from their queues for the program */
+	int	inherited;	/* listeners not made here: only this process stopped */
+};
+
+void	ld_drain_begin(const uint16_t *ports, int nports, int skip, struct ld_drain_start *out);
+/* Requests in flight now; also finishes stopping listeners whose queue is handed over. */
+long	ld_drain_in_flight(long *connections);
+/* Before delivery: every listener is swapped out, whatever is left in its queue. */
+void	ld_drain_end(void);
+
+/* accept() on a stopped listener: a connection from its queue, or -1. */
+int	ld_drain_take(int listener);
+
+#endif

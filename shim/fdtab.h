@@ -1,0 +1,95 @@
+/*
+ * What the shim knows of each descriptor: listeners, accepted connections,
+ * and its own descriptors. Lock-free and async-signal-safe: wrappers that a
+ * program calls from its signal handlers (close, dup2, accept) use it.
+ */
+#ifndef LD_FDTAB_H
+#define LD_FDTAB_H
+
+#include <stdint.h>
+
+/* An entry: a type in the low bits, flags above. */
+#define LD_FD_TYPE	0x03
+#define LD_FD_NONE	0x00
+#define LD_FD_LISTEN	0x01	/* a TCP listener that counts (LAMEDUCK_PORTS) */
+#define LD_FD_CONN	0x02	/* accepted from a listener that counts */
+#define LD_FD_READ	0x04	/* conn: the program read since it last wrote */
+#define LD_FD_MADE	0x08	/* listener: made by this process (listen()), not inherited */
+#define LD_FD_STOPPED	0x10	/* listener: stopped by the drain */
+#define LD_FD_OWN	0x80	/* the shim's own: close() pretends, dup2() moves it first */
+
+uint8_t	ld_fd_get(int fd);
+void	ld_fd_set(int fd, uint8_t v);
+void	ld_fd_or(int fd, uint8_t bits);
+void	ld_fd_andnot(int fd, uint8_t bits);
+/* Clear every entry in [lo, hi] but the shim's own. */
+void	ld_fd_clear_range(unsigned lo, unsigned hi);
+/* Calls fn for every descriptor with an entry of the given type. */
+void	ld_fd_each(uint8_t type, void (*fn)(int fd, uint8_t v, void *arg), void *arg);
+
+/* Hot path: the program read from or wrote to fd. */
+static inline void ld_fd_read(int fd);
+static inline void ld_fd_wrote(int fd);
+
+/* The shim's own descriptors, each in a slot that follows it when it moves. */
+enum ld_own {
+	LD_OWN_CLAIM, LD_OWN_EPOLL, LD_OWN_SIGFD, LD_OWN_CATCH_R, LD_OWN_CATCH_W,
+	LD_OWN_EVENT, LD_OWN_LOG, LD_OWN_HEALTH, LD_OWN_PLACEHOLDER, LD_OWN_CLIENT0,
+	LD_OWN_MAX = LD_OWN_CLIENT0 + 64
+};
+
+void	ld_own_set(enum ld_own slot, int fd);
+int	ld_own(enum ld_own slot);
+/* Close ours (really) and forget the slot. */
+void	ld_own_close(enum ld_own slot);
+/* The program dup2()s onto fd: move ours elsewhere first. Returns 0 or -1. */
+int	ld_own_move(int fd);
+/* Descriptors of ours sorted, for splitting a close_range; returns the count. */
+int	ld_own_sorted(int *out, int cap);
+/* A high descriptor number for ours, out of the program's way. */
+int	ld_own_hide(int fd);
+
+/* ---- inline hot path ---- */
+#include <stdatomic.h>
+
+#define LD_FDT_SHIFT	12
+#define LD_FDT_PAGES	4096	/* 4096 x 4096: descriptors up to 16M are tracked */
+extern _Atomic(_Atomic uint8_t *) ld_fdt_pages[LD_FDT_PAGES];
+
+static inline _Atomic uint8_t *
+ld_fd_slot(int fd)
+{
+	_Atomic uint8_t *page;
+
+	if (fd < 0 || (unsigned)fd >> LD_FDT_SHIFT >= LD_FDT_PAGES)
+		return 0;
+	page = atomic_load_explicit(&ld_fdt_pages[(unsigned)fd >> LD_FDT_SHIFT],
+	    memory_order_acquire);
+	return page ? &page[fd & ((1 << LD_FDT_SHIFT) - 1)] : 0;
+}
+
+static inline void
+ld_fd_read(int fd)
+{
+	_Atomic uint8_t *e = ld_fd_slot(fd);
+	uint8_t v;
+
+	if (e == 0)
+		return;
+	v = atomic_load_explicit(e, memory_order_relaxed);
+	if ((v & LD_FD_TYPE) == LD_FD_CONN && !(v & LD_FD_READ))
+		atomic_fetch_or_explicit(e, LD_FD_READ, memory_order_relaxed);
+}
+
+static inline void
+ld_fd_wrote(int fd)
+{
+	_Atomic uint8_t *e = ld_fd_slot(fd);
+
+	if (e == 0)
+		return;
+	if (atomic_load_explicit(e, memory_order_relaxed) & LD_FD_READ)
+		atomic_fetch_and_explicit(e, (uint8_t)~LD_FD_READ, memory_order_relaxed);
+}
+
+#endif

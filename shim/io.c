@@ -1,0 +1,157 @@
+/*
+ * The hot path: reads and writes on accepted connections. A request is in
+ * flight from the moment the program reads it until it writes again (the
+ * kernel's queues tell the rest: bytes unread, bytes unsent). Each wrapper
+ * adds one table look-up to the call, and a store only when the state flips.
+ */
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fdtab.h"
+#include "real.h"
+
+extern void __chk_fail(void) __attribute__((noreturn));
+
+#define AFTER_READ(r, fd)	do { if ((r) > 0) ld_fd_read(fd); } while (0)
+#define AFTER_WRITE(r, fd)	do { if ((r) > 0) ld_fd_wrote(fd); } while (0)
+
+LD_EXPORT ssize_t
+read(int fd, void *buf, size_t n)
+{
+	ssize_t r = ld_real.read ? ld_real.read(fd, buf, n) : syscall(SYS_read, fd, buf, n);
+
+	AFTER_READ(r, fd);
+	return r;
+}
+
+ssize_t __read_chk(int, void *, size_t, size_t);
+LD_EXPORT ssize_t
+__read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();	/* what glibc's own check does */
+	return read(fd, buf, n);
+}
+
+LD_EXPORT ssize_t
+readv(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t r = ld_real.readv(fd, iov, cnt);
+
+	AFTER_READ(r, fd);
+	return r;
+}
+
+LD_EXPORT ssize_t
+recv(int fd, void *buf, size_t n, int flags)
+{
+	ssize_t r = ld_real.recv(fd, buf, n, flags);
+
+	if (!(flags & MSG_PEEK))
+		AFTER_READ(r, fd);
+	return r;
+}
+
+ssize_t __recv_chk(int, void *, size_t, size_t, int);
+LD_EXPORT ssize_t
+__recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recv(fd, buf, n, flags);
+}
+
+LD_EXPORT ssize_t
+recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen)
+{
+	ssize_t r = ld_real.recvfrom(fd, buf, n, flags, addr, alen);
+
+	if (!(flags & MSG_PEEK))
+		AFTER_READ(r, fd);
+	return r;
+}
+
+ssize_t __recvfrom_chk(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+LD_EXPORT ssize_t
+__recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr,
+    socklen_t *alen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, n, flags, addr, alen);
+}
+
+LD_EXPORT ssize_t
+recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t r = ld_real.recvmsg(fd, msg, flags);
+
+	if (!(flags & MSG_PEEK))
+		AFTER_READ(r, fd);
+	return r;
+}
+
+LD_EXPORT ssize_t
+write(int fd, const void *buf, size_t n)
+{
+	ssize_t r = ld_real.write ? ld_real.write(fd, buf, n) : syscall(SYS_write, fd, buf, n);
+
+	AFTER_WRITE(r, fd);
+	return r;
+}
+
+LD_EXPORT ssize_t
+writev(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t r = ld_real.writev(fd, iov, cnt);
+
+	AFTER_WRITE(r, fd);
+	return r;
+}
+
+LD_EXPORT ssize_t
+send(int fd, const void *buf, size_t n, int flags)
+{
+	ssize_t r = ld_real.send(fd, buf, n, flags);
+
+	AFTER_WRITE(r, fd);
+	return r;
+}
+
+LD_EXPORT ssize_t
+sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+    socklen_t alen)
+{
+	ssize_t r = ld_real.sendto(fd, buf, n, flags, addr, alen);
+
+	AFTER_WRITE(r, fd);
+	return r;
+}
+
+LD_EXPORT ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t r = ld_real.sendmsg(fd, msg, flags);
+
+	AFTER_WRITE(r, fd);
+	return r;
+}
+
+LD_EXPORT ssize_t
+sendfile(int out, int in, off_t *off, size_t n)
+{
+	ssize_t r = ld_real.sendfile(out, in, off, n);
+
+	AFTER_WRITE(r, out);
+	return r;
+}
+
+ssize_t sendfile64(int, int, off_t *, size_t);
+LD_EXPORT ssize_t
+sendfile64(int out, int in, off_t *off, size_t n)
+{
+	return sendfile(out, in, off, n);
+}
