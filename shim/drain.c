@@ -97,7 +97,6 @@ take_queue(int fd, int priv)
 	(void)ld_real.fcntl(priv, F_SETFL, ld_real.fcntl(priv, F_GETFL) | O_NONBLOCK);
 	while ((slot = atomic_load(&nstash)) < LD_STASH_MAX &&
 	    (c = ld_real.accept4(priv, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		ld_fd_set(c, LD_FD_CONN);
 		stash[slot].listener = fd;
 		atomic_store(&stash[slot].conn, c);
 		atomic_store(&nstash, slot + 1);
@@ -165,7 +164,7 @@ ld_drain_in_flight(long *connections)
 	/* Queued connections the program has not taken yet are in flight too. */
 	left = stash_left(-1);
 	if (connections != NULL)
-		*connections = n[1];
+		*connections = n[1] + left;
 	return n[0] + left;
 }
 
@@ -187,8 +186,10 @@ ld_drain_take(int listener)
 		if (stash[i].listener != listener || atomic_load(&stash[i].conn) < 0)
 			continue;
 		c = atomic_exchange(&stash[i].conn, -1);
-		if (c >= 0)
+		if (c >= 0) {
+			ld_fd_set(c, LD_FD_CONN);
 			return c;
+		}
 	}
 	return -1;
 }

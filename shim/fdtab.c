@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fdtab.h"
+#include "real.h"
 
 #define PAGE_SIZE_FDS	(1 << LD_FDT_SHIFT)
 #define LD_FD_HIGH	900
@@ -123,7 +124,7 @@ ld_own_hide(int fd)
 	nfd = fcntl(fd, F_DUPFD_CLOEXEC, base);
 	if (nfd == -1)
 		return fd;
-	close(fd);	/* not yet ours: the real close through libc is fine */
+	ld_close(fd);
 	return nfd;
 }
 
@@ -152,7 +153,7 @@ ld_own_close(enum ld_own slot)
 	if (fd < 0)
 		return;
 	ld_fd_set(fd, 0);
-	close(fd);	/* the wrapper lets it through: the OWN bit is gone */
+	ld_close(fd);
 }
 
 int
@@ -170,7 +171,7 @@ ld_own_move(int fd)
 		if (!atomic_compare_exchange_strong(&own[s], &cur, nfd)) {
 			/* The shim let go of it meanwhile. */
 			ld_fd_set(nfd, 0);
-			close(nfd);
+			ld_close(nfd);
 		}
 		ld_fd_andnot(fd, LD_FD_OWN);
 		return 0;
