@@ -30,7 +30,7 @@ $(BUILD)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
 	$(CC) $(SHIM_CFLAGS) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
 
 # The launcher shares the shim's parser, so a value it accepts the shim accepts.
-$(BUILD)/lameduck: shim/launcher.c shim/config.c shim/config.h Makefile
+$(BUILD)/lameduck: shim/launcher.c shim/config.c shim/config.h shim/shim.h shim/lifecycle.h Makefile
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DLD_LIBDIR='"$(PREFIX)/lib"' -o $@ shim/launcher.c shim/config.c \
 	    -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic
@@ -66,9 +66,13 @@ test: deps
 bench: deps all
 	python3 tests/bench.py
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/lib
+install: $(BUILD)/liblameduck.so $(BUILD)/lameduck
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 0755 $(BUILD)/liblameduck.so $(DESTDIR)$(PREFIX)/lib/liblameduck.so
+	install -m 0755 $(BUILD)/lameduck $(DESTDIR)$(PREFIX)/bin/lameduck
+	install -m 0644 man/lameduck.1 $(DESTDIR)$(PREFIX)/share/man/man1/lameduck.1
+	install -m 0644 man/liblameduck.7 $(DESTDIR)$(PREFIX)/share/man/man7/liblameduck.7
 
 clean:
 	rm -rf $(BUILD)

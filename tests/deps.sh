@@ -3,8 +3,8 @@
 # Fast when everything is present; as non-root, prints the apt-get line and stops.
 set -euo pipefail
 
-PKGS=(gcc make binutils libbsd-dev libcmocka-dev nginx-light python3 iproute2
-      util-linux procps)
+PKGS=(gcc make binutils libc6-dev libbsd-dev libcmocka-dev nginx-light python3 python3-yaml iproute2
+      util-linux procps libcap2-bin)
 
 missing=()
 for p in "${PKGS[@]}"; do

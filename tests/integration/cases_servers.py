@@ -1,0 +1,336 @@
+"""Real servers under the shim: Python's http.server, nginx, PID 1, exec
+chains, processes beside the tree, bad configuration, readiness rules."""
+import os
+import signal
+import time
+
+from harness import (PY, SHIM, check, children_of, fail, listeners, now, proc_status,
+                     try_http, wait_for)
+
+
+def first_503(t, hport, kill_t, bound):
+    """Polls /readyz as fast as it answers until 503. Returns (latency, body)."""
+    while now() - kill_t < bound + 2.0:
+        st, body = t.health(hport, timeout=1.0)
+        if st == 503:
+            return now() - kill_t, body
+    fail("/readyz never answered 503 within %.1fs of SIGTERM (last: %s %r)" % (bound + 2.0, st, body))
+
+
+def serve_through_delay(t, p, port, hport, kill_t, delay, path="/", expect_body=None):
+    """Until the process ends: GET port/path, /livez and /readyz every ~50 ms.
+    Requests started in the delay (less a margin) must all succeed."""
+    log = []    # (offset, what, status, body)
+    end = kill_t + delay + 6.0
+    while p.alive() and now() < end:
+        for what, prt, pth in (("server", port, path), ("livez", hport, "/livez"),
+                               ("readyz", hport, "/readyz")):
+            t0 = now() - kill_t
+            st, body = try_http(prt, pth, timeout=1.0)
+            log.append((t0, what, st, body))
+        time.sleep(0.05)
+    in_delay = [e for e in log if e[0] < delay - 0.25]
+    served = [e for e in in_delay if e[1] == "server"]
+    check(len(served) >= 3, "only %d requests made during the delay" % len(served))
+    bad = [e for e in served if e[2] != 200 or (expect_body is not None and e[3] != expect_body)]
+    check(not bad, "the server stopped answering during the delay: %s" %
+          ["%.2fs: %s %r" % (e[0], e[2], e[3][:60]) for e in bad[:5]])
+    # /livez: 200 whenever the health port answers at all before the exit.
+    lz = [e for e in log if e[1] == "livez" and e[2] is not None]
+    bad = [e for e in lz if e[2] != 200]
+    check(not bad, "/livez not 200 while winding down: %s" %
+          ["%.2fs: %s %r" % (e[0], e[2], e[3]) for e in bad[:5]])
+    check(any(e[0] < delay - 0.25 for e in lz), "/livez never answered during the delay")
+    rz = [e for e in log if e[1] == "readyz" and e[2] is not None]
+    bad = [e for e in rz if e[2] != 503]
+    check(not bad, "/readyz not 503 after SIGTERM: %s" %
+          ["%.2fs: %s %r" % (e[0], e[2], e[3]) for e in bad[:5]])
+    return log
+
+
+def check_ended_by(t, p, kill_t, delay, rc_want, slack=1.5, what="SIGTERM"):
+    rc, end = p.wait_exit(delay + slack + 5)
+    took = end - kill_t
+    t.note("%s ended %.2fs after %s (%s; delay %.1fs)" % (p.name, took, what, p.status_text(), delay))
+    check(rc == rc_want, "%s: %s, expected %s" % (p.name, p.status_text(),
+          ("death by %s" % signal.Signals(-rc_want).name) if rc_want < 0 else "status %d" % rc_want))
+    check(took >= delay - 0.05, "%s ended %.2fs after %s, before the %.1fs delay" %
+          (p.name, took, what, delay))
+    check(took <= delay + slack, "%s ended only %.2fs after %s (delay %.1fs, allowed %.1fs more)" %
+          (p.name, took, what, delay, slack))
+
+
+# ---------------------------------------------------------------- Python http.server
+
+def test_python_http_server(t):
+    """Default action: /readyz 200 once listening; SIGTERM -> 503 lameduck
+    (target 10 ms), /livez 200, the server keeps answering through the 2 s
+    delay, then dies by SIGTERM."""
+    port, hport, delay = t.port(), t.port(), 2.0
+    p = t.py_server(port, health=hport, DELAY="2s")
+    st, body = t.wait_health(hport, 200, proc=p)
+    check(body == "ok", "/readyz 200 body %r, expected 'ok'" % body)
+    st, body = t.health(hport, "/livez")
+    check((st, body) == (200, "ok"), "/livez: %s %r" % (st, body))
+    st, body = try_http(port, "/")
+    check(st == 200, "the server itself: %s %r" % (st, body))
+
+    kill_t = p.signal(signal.SIGTERM)
+    lat, body = first_503(t, hport, kill_t, 0.5)
+    t.note("/readyz 503 %.1f ms after SIGTERM (spec target 10 ms)" % (lat * 1000))
+    check(body == "lameduck", "/readyz 503 body %r, expected 'lameduck'" % body)
+    check(lat <= 0.5, "/readyz turned 503 only %.0f ms after SIGTERM" % (lat * 1000))
+    serve_through_delay(t, p, port, hport, kill_t, delay)
+    check_ended_by(t, p, kill_t, delay, -signal.SIGTERM)
+
+
+def test_python_exec_chain(t):
+    """`sh -c 'exec python3 -m http.server'`: ownership follows the pid
+    through exec; exactly one health listener, owned by that pid."""
+    port, hport, delay = t.port(), t.port(), 1.0
+    p = t.spawn(["/bin/sh", "-c", "exec %s -m http.server %d --bind 127.0.0.1" % (PY, port)],
+                health=hport, DELAY="1s", name="sh-exec-http.server")
+    t.wait_health(hport, 200, proc=p)
+    ls = listeners(hport)
+    check(len(ls) == 1, "%d listeners on the health port: %r" % (len(ls), ls))
+    pids = {u[1] for u in ls[0][1]}
+    check(pids == {p.pid}, "health port owned by %r, expected pid %d" % (ls[0][1], p.pid))
+    kill_t = p.signal(signal.SIGTERM)
+    lat, body = first_503(t, hport, kill_t, 0.5)
+    check(body == "lameduck", "/readyz 503 body %r" % body)
+    check_ended_by(t, p, kill_t, delay, -signal.SIGTERM)
+
+
+def test_process_beside_tree(t):
+    """A process started beside the server with the same environment (a
+    kubectl exec session) never binds the health port, logs nothing, and
+    SIGTERM kills it at once; the server is not affected."""
+    port, hport = t.port(), t.port()
+    env = t.shim_env(hport, DELAY="5s")
+    srv = t.spawn([PY, "-m", "http.server", port, "--bind", "127.0.0.1"], env=env, name="http.server")
+    t.wait_health(hport, 200, proc=srv)
+    side = t.spawn([PY, "-c", "import time; print('started', flush=True); time.sleep(20)"],
+                   env=env, name="beside")
+    side.wait_out("started", 10)
+    ls = listeners(hport)
+    check(len(ls) == 1, "%d listeners on the health port with the side process running: %r" % (len(ls), ls))
+    check({u[1] for u in ls[0][1]} == {srv.pid},
+          "health port owned by %r, expected the server (pid %d)" % (ls[0][1], srv.pid))
+    kill_t = side.signal(signal.SIGTERM)
+    rc, end = side.wait_exit(10)
+    t.note("side process ended %.2fs after SIGTERM" % (end - kill_t))
+    check(rc == -signal.SIGTERM, "side process: %s, expected death by SIGTERM" % side.status_text())
+    check(end - kill_t < 1.5, "side process held SIGTERM for %.2fs (delay 5s): it is not the owner" %
+          (end - kill_t))
+    check(side.err_lines() == [], "side process wrote to stderr: %r" % side.err_lines())
+    st, body = t.health(hport)
+    check((st, body) == (200, "ok"), "server's /readyz after the side process's SIGTERM: %s %r" % (st, body))
+    check(srv.alive(), "the server ended: %s" % srv.status_text())
+
+
+def test_bad_variable(t):
+    """LAMEDUCK_DELAY=5x: one line on stderr, the program runs unchanged
+    (SIGTERM kills it at once), no health port."""
+    port, hport = t.port(), t.port()
+    p = t.py_server(port, health=hport, DELAY="5x")
+    wait_for(lambda: listeners(port) or (not p.alive() and fail("server ended: %s" % p.tail())),
+             10, "the server to listen")
+    want = ('lameduck: LAMEDUCK_DELAY="5x" is not a duration (try 500ms, 5s, 1m); '
+            'lameduck is off for this process')
+    p.wait_out(lambda l: "lameduck" in l, 5, stream="err", what="the bad-value line")
+    check(listeners(hport) == [], "health port bound: %r" % listeners(hport))
+    st, body = t.health(hport, timeout=1.0)
+    check(st is None, "health port answered: %s %r" % (st, body))
+    kill_t = p.signal(signal.SIGTERM)
+    rc, end = p.wait_exit(5)
+    check(rc == -signal.SIGTERM, "%s, expected death by SIGTERM" % p.status_text())
+    check(end - kill_t < 1.5, "SIGTERM took %.2fs: the shim must be off" % (end - kill_t))
+    err = p.err_lines()
+    check(err == [want], "stderr is %r, expected exactly [%r]" % (err, want))
+
+
+def test_ready_start(t):
+    """LAMEDUCK_READY=start: ready at once for a program that never listens;
+    SIGTERM still waits the delay."""
+    hport = t.port()
+    p = t.spawn([PY, "-c", "import time; time.sleep(30)"], health=hport, READY="start", DELAY="1s",
+                name="sleeper")
+
+    def answer():
+        if not p.alive():
+            fail("program ended: %s" % p.tail())
+        st, body = t.health(hport, timeout=1.0)
+        return (st, body) if st is not None else None
+    st, body = wait_for(answer, 10, "the health port to answer")
+    check((st, body) == (200, "ok"), "first /readyz answer %s %r, expected 200 ok" % (st, body))
+    kill_t = p.signal(signal.SIGTERM)
+    check_ended_by(t, p, kill_t, 1.0, -signal.SIGTERM)
+
+
+def test_ports_other_port_stays_starting(t):
+    """LAMEDUCK_PORTS=B while the program listens on A: 503 starting."""
+    a, b, hport = t.port(), t.port(), t.port()
+    p = t.py_server(a, health=hport, PORTS=str(b))
+    wait_for(lambda: listeners(a) or (not p.alive() and fail("server ended: %s" % p.tail())),
+             10, "the server to listen on %d" % a)
+    end = now() + 1.0
+    while now() < end:
+        st, body = t.health(hport, timeout=1.0)
+        check((st, body) == (503, "starting"), "/readyz %s %r with LAMEDUCK_PORTS=%d and the program on %d" %
+              (st, body, b, a))
+        time.sleep(0.05)
+
+
+def test_ports_own_port_ready(t):
+    """LAMEDUCK_PORTS=A and the program listens on A: ready."""
+    a, hport = t.port(), t.port()
+    p = t.py_server(a, health=hport, PORTS=str(a))
+    t.wait_health(hport, 200, proc=p)
+
+
+# ---------------------------------------------------------------- PID 1
+
+def test_pid1_exits_128_plus_signal(t):
+    """As PID 1 (unshare --pid --fork env LD_PRELOAD=... python3), where the
+    kernel ignores default-action signals, SIGTERM ends it with status 143
+    after the delay."""
+    port, hport, delay = t.port(), t.port(), 1.0
+    env = t.base_env()
+    env.update({"LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport, "LAMEDUCK_DELAY": "1s"})
+    p = t.spawn(["unshare", "--pid", "--fork", "--kill-child", "env", "LD_PRELOAD=" + SHIM,
+                 PY, "-m", "http.server", port, "--bind", "127.0.0.1"], env=env, name="unshare")
+    t.wait_health(hport, 200, proc=p)
+    kids = children_of(p.pid)
+    check(len(kids) == 1, "unshare has children %r" % kids)
+    child = kids[0]
+    nspid = (proc_status(child, "NSpid") or "").split()
+    check(nspid[-1:] == ["1"], "the server is not PID 1 in its namespace (NSpid %r)" % nspid)
+    kill_t = time.monotonic()
+    os.kill(child, signal.SIGTERM)
+    lat, body = first_503(t, hport, kill_t, 0.5)
+    check(body == "lameduck", "/readyz 503 body %r" % body)
+    check_ended_by(t, p, kill_t, delay, 143)
+
+
+# ---------------------------------------------------------------- nginx
+
+NGINX_CONF = """daemon off;
+master_process on;
+worker_processes 2;
+user root;
+pid {d}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "nginx\\n"; }}
+    }}
+}}
+"""
+
+
+def nginx(t, deliver, want_sig):
+    port, hport, delay = t.port(), t.port(), 2.0
+    conf = os.path.join(t.tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(d=t.tmp, port=port))
+    env = {"DELAY": "2s"}
+    if deliver:
+        env["DELIVER"] = deliver
+    p = t.spawn(["nginx", "-p", t.tmp, "-c", conf, "-e", "stderr"], health=hport, name="nginx", **env)
+    t.wait_health(hport, 200, proc=p)
+    wait_for(lambda: try_http(port)[0] == 200, 10, "nginx to answer")
+    kill_t = p.signal(signal.SIGTERM)
+    lat, body = first_503(t, hport, kill_t, 0.5)
+    t.note("/readyz 503 %.1f ms after SIGTERM" % (lat * 1000))
+    check(body == "lameduck", "/readyz 503 body %r" % body)
+    serve_through_delay(t, p, port, hport, kill_t, delay, expect_body="nginx")
+    check_ended_by(t, p, kill_t, delay, 0, slack=4.0)
+    # nginx logs the signal it got and its sender: "signal 3 (SIGQUIT) received from PID".
+    got = [l for l in p.err_lines() if "signal %d (%s) received" % (want_sig, signal.Signals(want_sig).name) in l]
+    check(got, "nginx never logged receiving %s: %r" % (signal.Signals(want_sig).name, p.err_lines()[-10:]))
+    check(any("from %d" % t.runner_pid in l for l in got),
+          "nginx logged %r: expected the original sender, pid %d" % (got[0], t.runner_pid))
+
+
+def test_nginx_deliver_quit(t):
+    """nginx, LAMEDUCK_DELIVER=QUIT: serves through the delay, then a
+    graceful QUIT; the master exits 0."""
+    nginx(t, "QUIT", signal.SIGQUIT)
+
+
+def test_nginx_sigterm(t):
+    """nginx, SIGTERM delivered: the master (in sigsuspend) wakes, stops the
+    workers and exits 0 after the delay."""
+    nginx(t, None, signal.SIGTERM)
+
+
+# ---------------------------------------------------------------- drain
+
+SLOW_SERVER = r'''
+import http.server, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/slow":
+            time.sleep(2.0)
+        body = b"done\n" if self.path == "/slow" else b"fast\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'''
+
+
+def test_drain_waits_for_in_flight(t):
+    """After the delay: /readyz 503 draining, new connections refused fast
+    (not a hang), the request in flight is answered, and the signal is
+    delivered once it is done (well before the drain timeout)."""
+    import threading
+    port, hport, delay = t.port(), t.port(), 1.0
+    p = t.spawn([PY, "-c", SLOW_SERVER, port], health=hport, DELAY="1s", DRAIN_TIMEOUT="10s",
+                name="slow-server")
+    t.wait_health(hport, 200, proc=p)
+    check(try_http(port, "/fast")[0] == 200, "server not answering")
+    kill_t = p.signal(signal.SIGTERM)
+    t.wait_health(hport, 503, body="lameduck", timeout=2.0, proc=p)
+    # A slow request that will be in flight when the delay ends.
+    start = kill_t + delay - 0.5
+    if now() < start:
+        time.sleep(start - now())
+    slow = {}
+
+    def do_slow():
+        slow["res"] = try_http(port, "/slow", timeout=8.0)
+        slow["t"] = now()
+    th = threading.Thread(target=do_slow, daemon=True)
+    th.start()
+    st, body = t.wait_health(hport, 503, body="draining", timeout=delay + 2.0, proc=p)
+    drain_seen = now() - kill_t
+    check(drain_seen >= delay - 0.05, "draining %.2fs after SIGTERM, before the delay" % drain_seen)
+    # New connections: refused fast.
+    t0 = now()
+    st, body = try_http(port, "/fast", timeout=3.0)
+    took = now() - t0
+    t.note("new request while draining: %s %r in %.0f ms" % (st, body[:50], took * 1000))
+    check(st is None and took < 1.0, "a new request while draining got %s %r after %.2fs, "
+          "expected a fast refusal" % (st, body[:60], took))
+    th.join(10)
+    check(slow.get("res") == (200, "done"), "the request in flight during the drain got %r" %
+          (slow.get("res"),))
+    rc, end = p.wait_exit(10)
+    t.note("in-flight request done %.2fs after SIGTERM; process ended %.2fs after SIGTERM" %
+           (slow["t"] - kill_t, end - kill_t))
+    check(rc == -signal.SIGTERM, "%s, expected death by SIGTERM" % p.status_text())
+    check(end >= slow["t"] - 0.1, "the process ended %.2fs before its request in flight was answered" %
+          (slow["t"] - end))
+    check(end - slow["t"] < 1.5, "delivery %.2fs after the last request was answered" % (end - slow["t"]))

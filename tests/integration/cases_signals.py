@@ -1,0 +1,275 @@
+"""Delivery: the test programs of tests/progs get the lame-duck signal once,
+after the delay, through the mechanism they use, exactly as the kernel would
+have given it to them without the shim."""
+import os
+import signal
+import time
+
+from harness import PROGS, PY, check, fail, now, wait_for
+
+DELAY = 1.0     # seconds; short, but long enough to see "not before"
+
+
+def fields(line):
+    out = {}
+    for kv in line.split():
+        if "=" in kv:
+            k, v = kv.split("=", 1)
+            out[k] = v
+    return out
+
+
+def lameduck_then_delivery(t, p, hport, delay=DELAY, sig=signal.SIGTERM):
+    """Sends sig to a ready program; checks /readyz turns 503 `lameduck`,
+    the program has seen nothing at delay/2, and its result line comes
+    after the delay. Returns (fields of the result line, kill time, line time)."""
+    kill_t = p.signal(sig)
+
+    def lame():
+        st, body = t.health(hport, timeout=1.0)
+        return (st, body) if st == 503 else None
+    st, body = wait_for(lame, 2.0, "/readyz 503 after %s" % sig.name)
+    check(body == "lameduck", "/readyz after %s: 503 %r, expected body 'lameduck'" % (sig.name, body))
+
+    half = kill_t + delay / 2
+    if now() < half:
+        time.sleep(half - now())
+    check(p.alive(), "%s ended %.2fs after %s, before the %.1fs delay was over (%s); %s" %
+          (p.name, (p.exit_time or now()) - kill_t, sig.name, delay, p.status_text(), p.tail()))
+    early = [l for l in p.out_lines() if l != "ready"]
+    check(not early, "%s printed %r at %.2fs, before the %.1fs delay was over: the signal came early" %
+          (p.name, early, now() - kill_t, delay))
+
+    line_t, line = p.wait_out(lambda l: l != "ready", delay + 10, what="its result line")
+    after = line_t - kill_t
+    t.note("%s reported %.2fs after %s (delay %.1fs)" % (p.name, after, sig.name, delay))
+    check(after >= delay - 0.05, "%s got the signal %.2fs after it was sent, before the %.1fs delay" %
+          (p.name, after, delay))
+    check(after <= delay + 2.0, "%s got the signal only %.2fs after it was sent (delay %.1fs)" %
+          (p.name, after, delay))
+    rc, _ = p.wait_exit(5)
+    check(rc == 0, "%s failed its own checks (%s): %r; stderr %r" %
+          (p.name, p.status_text(), line, p.err_lines()[-5:]))
+    return fields(line), kill_t, line_t
+
+
+def run_prog(t, prog, *args, delay=DELAY, deliver=None, sig=signal.SIGTERM, **env):
+    port, hport = t.port(), t.port()
+    if deliver:
+        env["DELIVER"] = deliver
+    p = t.prog(prog, port, *args, health=hport, DELAY="%dms" % int(delay * 1000), **env)
+    t.start_ready(p, hport)
+    f, _, _ = lameduck_then_delivery(t, p, hport, delay, sig)
+    return f
+
+
+def check_sender(t, f, what="si_pid"):
+    check(f.get("pid") == str(t.runner_pid),
+          "%s is %s, expected the sender's pid %d" % (what, f.get("pid"), t.runner_pid))
+
+
+# ---------------------------------------------------------------- handlers
+
+def test_siginfo_handler(t):
+    """SA_SIGINFO|SA_RESTART|SA_ONSTACK handler with sa_mask {USR1}: the
+    query reads back what was installed; delivery after the delay, once, on
+    the alternate stack, with sa_mask applied and the sender's pid."""
+    f = run_prog(t, "sig_siginfo")
+    check(f["signo"] == "15", "si_signo %s, expected 15" % f["signo"])
+    check_sender(t, f)
+    check(f["code"] in ("0", "-1"), "si_code %s, expected SI_USER (0) or SI_QUEUE (-1)" % f["code"])
+    check(f["count"] == "1", "handler ran %s times" % f["count"])
+
+
+def test_deliver_rewrite_int(t):
+    """LAMEDUCK_DELIVER=INT: the program that handles SIGINT gets SIGINT
+    (from the original sender) for our SIGTERM."""
+    f = run_prog(t, "sig_siginfo", "INT", deliver="INT")
+    check(f["signo"] == "2", "si_signo %s, expected 2 (SIGINT)" % f["signo"])
+    check_sender(t, f)
+    check(f["count"] == "1", "handler ran %s times" % f["count"])
+
+
+def resethand(t, mode, want):
+    f = run_prog(t, "sig_resethand", mode)
+    check(f["handler_after"] == want, "%s: after delivery sigaction() reports %s, expected %s" %
+          (mode, f["handler_after"], want))
+    check(f["count"] == "1", "%s: handler ran %s times" % (mode, f["count"]))
+    if mode == "sigaction":
+        check_sender(t, f)
+
+
+def test_resethand_sigaction(t):
+    """SA_RESETHAND: SIG_DFL after delivery, as the kernel does it."""
+    resethand(t, "sigaction", "DFL")
+
+
+def test_resethand_sysv_signal(t):
+    """sysv_signal() is one-shot (glibc's internal __sigaction path)."""
+    resethand(t, "sysv", "DFL")
+
+
+def test_resethand_bsd_signal(t):
+    """glibc's signal() is BSD: the handler stays."""
+    resethand(t, "signal", "HANDLER")
+
+
+def test_sigsuspend_nginx_style(t):
+    """SIGTERM blocked, plain handler, `while (!flag) sigsuspend(&empty)`:
+    the handler must run on the thread in sigsuspend."""
+    f = run_prog(t, "sig_suspend")
+    check(f["signo"] == "15" and f["count"] == "1", "got %r" % f)
+
+
+# ---------------------------------------------------------------- blocked and waited for
+
+def waited(t, mode):
+    f = run_prog(t, "sig_waitinfo", mode)
+    check(f["signo"] == "15", "%s returned signal %s" % (mode, f["signo"]))
+    check(f["count"] == "1", "%s: SIGTERM arrived %s times" % (mode, f["count"]))
+    if mode != "sigwait":
+        check_sender(t, f)
+
+
+def test_sigwaitinfo(t):
+    waited(t, "sigwaitinfo")
+
+
+def test_sigtimedwait(t):
+    waited(t, "sigtimedwait")
+
+
+def test_sigwait(t):
+    waited(t, "sigwait")
+
+
+def signalfd(t, mode):
+    f = run_prog(t, "sig_signalfd", mode)
+    check(f["signo"] == "15", "signalfd gave signal %s" % f["signo"])
+    check(f["count"] == "1", "signalfd: SIGTERM arrived %s times" % f["count"])
+    check_sender(t, f, "ssi_pid")
+
+
+def test_signalfd_poll(t):
+    signalfd(t, "poll")
+
+
+def test_signalfd_blocking_read(t):
+    signalfd(t, "read")
+
+
+def test_signalfd_epoll(t):
+    signalfd(t, "epoll")
+
+
+# ---------------------------------------------------------------- the rules
+
+def test_second_sigterm_skips_delay(t):
+    """A second SIGTERM during a 30 s delay delivers at once, exactly once."""
+    port, hport = t.port(), t.port()
+    p = t.prog("sig_siginfo", port, health=hport, DELAY="30s")
+    t.start_ready(p, hport)
+    p.signal(signal.SIGTERM)
+    t.wait_health(hport, 503, body="lameduck", timeout=2.0, proc=p)
+    check(p.out_lines() == ["ready"], "delivered before the second signal: %r" % p.out_lines())
+    second = p.signal(signal.SIGTERM)
+    line_t, line = p.wait_out(lambda l: l != "ready", 10, what="its result line")
+    t.note("delivered %.2fs after the second SIGTERM" % (line_t - second))
+    check(line_t - second < 3.0, "delivery %.1fs after the second SIGTERM" % (line_t - second))
+    rc, _ = p.wait_exit(5)
+    f = fields(line)
+    check(f.get("count") == "1", "handler ran %s times: the second SIGTERM must not be delivered too" %
+          f.get("count"))
+    check(rc == 0, "sig_siginfo failed its checks: %r %r" % (line, p.err_lines()[-3:]))
+    check_sender(t, f)
+
+
+def test_sigterm_while_starting(t):
+    """A program that has not listened yet (starting) gets SIGTERM at once."""
+    hport = t.port()
+    p = t.spawn([PY, "-c", "import time; print('started', flush=True); time.sleep(30)"],
+                health=hport, DELAY="10s", READY="listen", name="sleeper")
+    p.wait_out("started", 10)
+    t.wait_health(hport, 503, body="starting", proc=p)
+    kill_t = p.signal(signal.SIGTERM)
+    rc, end = p.wait_exit(5)
+    t.note("ended %.2fs after SIGTERM" % (end - kill_t))
+    check(rc == -signal.SIGTERM, "%s, expected death by SIGTERM" % p.status_text())
+    check(end - kill_t < 1.5, "ended %.2fs after SIGTERM: a signal while starting must pass at once" %
+          (end - kill_t))
+
+
+def ignored(t, how):
+    port, hport = t.port(), t.port()
+    prog = os.path.join(PROGS, "sig_ignore")
+    if how == "install":
+        p = t.prog("sig_ignore", port, health=hport, DELAY="1s")
+    elif how == "sh-trap":
+        p = t.spawn(["/bin/sh", "-c", "trap '' TERM; exec %s %d inherit" % (prog, port)],
+                    health=hport, DELAY="1s", name="sig_ignore")
+    else:
+        fail("unknown mode %r" % how)
+    t.start_ready(p, hport)
+    kill_t = p.signal(signal.SIGTERM)
+    t.wait_health(hport, 503, timeout=2.0, proc=p)
+    # The delivery is logged; the program ignores it.
+    p.wait_out(lambda l: l.startswith("lameduck") and ("IGN" in l or "ignor" in l), 5, stream="err",
+               what="a log line saying the delivered SIGTERM is ignored")
+    check(now() - kill_t >= 0.95, "the ignored SIGTERM was delivered %.2fs after it was sent, "
+          "before the 1s delay" % (now() - kill_t))
+    check(p.alive(), "the program ended (%s) although it ignores SIGTERM; %s" % (p.status_text(), p.tail()))
+    n = len(p.out_lines())
+    p.signal(signal.SIGUSR1)
+    p.wait_out("alive", 5, after=n)
+    p.signal(signal.SIGUSR2)
+    rc, _ = p.wait_exit(5)
+    check(rc == 0, "sig_ignore: %s; %s" % (p.status_text(), p.tail()))
+
+
+def test_sig_ign_respected(t):
+    """SIG_IGN installed by the program: lame duck, then the delivery is
+    logged and ignored; the program lives on (SIGUSR1 answered)."""
+    ignored(t, "install")
+
+
+def test_sig_ign_inherited_through_exec(t):
+    """`trap '' TERM; exec prog` under the shim: the program inherits
+    SIG_IGN (reads it back with sigaction) and it is respected."""
+    ignored(t, "sh-trap")
+
+
+def test_exit_on_own_keeps_status(t):
+    """A program that exits by itself during the delay keeps its own status
+    and is not held up."""
+    port, hport = t.port(), t.port()
+    p = t.prog("exit_self", port, 2500, 7, health=hport, DELAY="6s")
+    ready_t, _ = p.wait_ready_line()
+    t.wait_health(hport, 200, proc=p)
+    check(now() - ready_t < 2.0, "too slow to get ready (%.1fs): cannot signal before the "
+          "program's own exit" % (now() - ready_t))
+    kill_t = p.signal(signal.SIGTERM)
+    rc, end = p.wait_exit(10)
+    t.note("exited %.2fs after SIGTERM, %.2fs after ready" % (end - kill_t, end - ready_t))
+    check(rc == 7, "%s, expected its own exit status 7; %s" % (p.status_text(), p.tail()))
+    check(end - kill_t < 4.5, "exit held up: %.2fs after SIGTERM (the program exits 2.5s after "
+          "ready; delay 6s)" % (end - kill_t))
+
+
+def test_log_json(t):
+    """LAMEDUCK_LOG_FORMAT=json: every line the shim writes is one JSON object."""
+    import json
+    port, hport = t.port(), t.port()
+    p = t.prog("sig_siginfo", port, health=hport, DELAY="500ms", LOG_FORMAT="json", LOG="debug")
+    t.start_ready(p, hport)
+    p.signal(signal.SIGTERM)
+    p.wait_out(lambda l: l != "ready", 10, what="its result line")
+    p.wait_exit(5)
+    lines = p.err_lines()
+    check(lines, "no log line at all on stderr")
+    for l in lines:
+        try:
+            obj = json.loads(l)
+        except ValueError:
+            fail("stderr line is not JSON: %r" % l)
+        check(isinstance(obj, dict), "not an object: %r" % l)
+    check(any("TERM" in json.dumps(json.loads(l)) for l in lines), "no log line mentions SIGTERM: %r" % lines)

@@ -1,0 +1,519 @@
+"""Helpers for the integration tests: processes under the shim, a raw HTTP
+client with timeouts, polling, `ss` listener counts and clean-up.
+
+Every process a test starts gets its own session (so its whole process
+group can be killed) and carries LDTEST_TOKEN=<token> in its environment, so
+that anything left behind (a daemon, a PID-1 namespace init, a helper that
+left the group) is found in /proc and SIGKILLed when the test ends, pass or
+fail. Python stdlib only.
+"""
+import errno
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build")
+# LDTEST_SHIM: test another build of the shim (a sanitizer build, an installed copy).
+SHIM = os.path.abspath(os.environ.get("LDTEST_SHIM") or os.path.join(BUILD, "liblameduck.so"))
+PROGS = os.path.join(BUILD, "progs")
+PY = "/usr/bin/python3"		# never a pyenv shim (a bash script that execs)
+TOKEN_VAR = "LDTEST_TOKEN"
+
+# Generous bounds: CI machines are small and noisy.
+STARTUP_TIMEOUT = 10.0
+
+
+class TestFailure(Exception):
+    pass
+
+
+def fail(msg):
+    raise TestFailure(msg)
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def now():
+    return time.monotonic()
+
+
+def wait_for(pred, timeout, what="condition", interval=0.015):
+    """Polls pred() until it returns a true value, which is returned."""
+    end = now() + timeout
+    last = None
+    while True:
+        last = pred()
+        if last:
+            return last
+        if now() >= end:
+            fail("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- ports
+
+_handed_out = set()
+_ports_lock = threading.Lock()
+
+
+def free_port():
+    """A TCP port free on every address (IPv4 and IPv6), never handed out
+    twice in one run."""
+    with _ports_lock:
+        for _ in range(200):
+            try:
+                s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                s.bind(("::", 0))
+            except OSError:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.bind(("0.0.0.0", 0))
+            port = s.getsockname()[1]
+            s.close()
+            if port not in _handed_out and port != 8799:
+                _handed_out.add(port)
+                return port
+    fail("no free port")
+
+
+# ---------------------------------------------------------------- HTTP
+
+class Resp:
+    def __init__(self, status, reason, headers, body, raw, closed, elapsed):
+        self.status = status
+        self.reason = reason
+        self.headers = headers      # lower-case name -> value
+        self.body = body            # bytes
+        self.raw = raw
+        self.closed = closed        # the server closed the connection
+        self.elapsed = elapsed
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace").strip()
+
+    def __repr__(self):
+        return "<%s %r>" % (self.status, self.text[:60])
+
+
+def _addr(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def connect(port, host="127.0.0.1", timeout=2.0):
+    s = socket.socket(_addr(host), socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def read_all(s, timeout):
+    """Reads until EOF or the timeout. Returns (bytes, closed, error)."""
+    end = now() + timeout
+    buf = b""
+    while True:
+        left = end - now()
+        if left <= 0:
+            return buf, False, "timeout"
+        s.settimeout(left)
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            return buf, False, "timeout"
+        except ConnectionResetError:
+            return buf, True, "reset"
+        except OSError as e:
+            return buf, True, str(e)
+        if not chunk:
+            return buf, True, None
+        buf += chunk
+
+
+def parse_response(raw, head=False):
+    """Splits a raw HTTP/1.x response. Returns (status, reason, headers, body)."""
+    sep = raw.find(b"\r\n\r\n")
+    if sep < 0 or not raw.startswith(b"HTTP/1."):
+        return None, None, {}, raw
+    lines = raw[:sep].decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    try:
+        status = int(parts[1])
+    except (IndexError, ValueError):
+        return None, None, {}, raw
+    headers = {}
+    for ln in lines[1:]:
+        if ":" in ln:
+            k, v = ln.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    body = raw[sep + 4:]
+    return status, (parts[2] if len(parts) > 2 else ""), headers, body
+
+
+def request(port, data, host="127.0.0.1", timeout=2.0):
+    """Sends raw bytes, reads to EOF (or timeout). Raises OSError if the
+    connection fails; returns a Resp (status None if unparseable)."""
+    t0 = now()
+    s = connect(port, host, timeout)
+    try:
+        s.sendall(data)
+        raw, closed, _ = read_all(s, max(0.05, timeout - (now() - t0)))
+    finally:
+        s.close()
+    status, reason, headers, body = parse_response(raw)
+    return Resp(status, reason, headers, body, raw, closed, now() - t0)
+
+
+def http(port, path="/", method="GET", host="127.0.0.1", timeout=2.0, extra=b""):
+    """One HTTP/1.1 request with Connection: close. Raises OSError on a
+    connection error or when no complete answer came within the timeout."""
+    hosthdr = ("[%s]" % host) if ":" in host else host
+    data = ("%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n" %
+            (method, path, hosthdr, port)).encode() + extra + b"\r\n"
+    r = request(port, data, host, timeout)
+    if r.status is None:
+        raise OSError("no HTTP answer within %.1fs (got %r)" % (timeout, r.raw[:80]))
+    if "content-length" in r.headers and method != "HEAD":
+        n = int(r.headers["content-length"])
+        if len(r.body) < n:
+            raise OSError("short body: %d of %d bytes" % (len(r.body), n))
+        r.body = r.body[:n]
+    return r
+
+
+def try_http(port, path="/", method="GET", host="127.0.0.1", timeout=2.0):
+    """(status, body text), or (None, error text)."""
+    try:
+        r = http(port, path, method, host, timeout)
+        return r.status, r.text
+    except OSError as e:
+        return None, "%s: %s" % (type(e).__name__, e)
+
+
+# ---------------------------------------------------------------- ss
+
+_USERS = re.compile(r'\("([^"]*)",pid=(\d+),fd=(\d+)\)')
+
+
+def listeners(port):
+    """TCP listeners on a port: [(local address, [(name, pid, fd), ...])]."""
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, timeout=10).stdout
+    res = []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) < 4:
+            continue
+        local = f[3]
+        if not local.endswith(":%d" % port):
+            continue
+        users = [(m.group(1), int(m.group(2)), int(m.group(3))) for m in _USERS.finditer(line)]
+        res.append((local, users))
+    return res
+
+
+# ---------------------------------------------------------------- processes
+
+def children_of(pid):
+    """Direct children of pid (all threads)."""
+    kids = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                    kids += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return kids
+
+
+def proc_status(pid, field):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def pids_with_token(token):
+    needle = ("%s=%s\0" % (TOKEN_VAR, token)).encode()
+    me = os.getpid()
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            with open("/proc/%s/environ" % d, "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if (needle in env or env.endswith(needle[:-1])):
+            found.append(int(d))
+    return found
+
+
+class Proc:
+    """A process under test, with its stdout and stderr read line by line
+    (each line timestamped) and its exit recorded when it happens."""
+
+    def __init__(self, ctx, argv, env, cwd, stdin, name):
+        self.ctx = ctx
+        self.argv = argv
+        self.name = name or os.path.basename(argv[0])
+        self.out = []       # [(t, line)]
+        self.err = []
+        self.lock = threading.Lock()
+        self.started = now()
+        self.popen = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
+        self.pid = self.popen.pid
+        self.returncode = None
+        self.exit_time = None
+        self.done = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._reader, args=(self.popen.stdout, self.out), daemon=True),
+            threading.Thread(target=self._reader, args=(self.popen.stderr, self.err), daemon=True),
+            threading.Thread(target=self._waiter, daemon=True),
+        ]
+        for th in self.threads:
+            th.start()
+
+    def _reader(self, stream, into):
+        for raw in iter(stream.readline, b""):
+            t = now()
+            with self.lock:
+                into.append((t, raw.decode("utf-8", "replace").rstrip("\n")))
+        stream.close()
+
+    def _waiter(self):
+        rc = self.popen.wait()
+        self.exit_time = now()
+        self.returncode = rc
+        self.done.set()
+
+    # ---- output
+    def out_lines(self):
+        with self.lock:
+            return [l for _, l in self.out]
+
+    def err_lines(self):
+        with self.lock:
+            return [l for _, l in self.err]
+
+    def shim_lines(self):
+        """stderr lines from the shim: `lameduck[PID]: ...` or `lameduck: ...`."""
+        return [l for l in self.err_lines() if l.startswith("lameduck[") or l.startswith("lameduck:")]
+
+    def wait_out(self, match, timeout, stream="out", after=0, what=None):
+        """Waits for a line (index >= after) that equals `match` (str) or
+        satisfies it (callable; `what` then describes it). Returns (t, line)."""
+        if what is None:
+            what = repr(match) if isinstance(match, str) else "a matching line"
+        def find():
+            with self.lock:
+                lines = (self.out if stream == "out" else self.err)[after:]
+                for t, l in lines:
+                    if (l == match) if isinstance(match, str) else match(l):
+                        return (t, l)
+            if self.done.is_set():
+                # Let the readers finish before concluding.
+                for th in self.threads[:2]:
+                    th.join(2)
+                with self.lock:
+                    lines = (self.out if stream == "out" else self.err)[after:]
+                    for t, l in lines:
+                        if (l == match) if isinstance(match, str) else match(l):
+                            return (t, l)
+                fail("%s exited (%s) before printing %s on std%s; %s" %
+                     (self.name, self.status_text(), what, stream, self.tail()))
+            return None
+        return wait_for(find, timeout, "%s to print %s on std%s" % (self.name, what, stream))
+
+    def wait_ready_line(self, timeout=STARTUP_TIMEOUT):
+        return self.wait_out("ready", timeout)
+
+    # ---- signals and exit
+    def signal(self, sig):
+        t = now()
+        os.kill(self.pid, sig)
+        return t
+
+    def alive(self):
+        return not self.done.is_set()
+
+    def wait_exit(self, timeout):
+        if not self.done.wait(timeout):
+            fail("%s still running %.1fs later; %s" % (self.name, timeout, self.tail()))
+        for th in self.threads[:2]:
+            th.join(2)
+        return self.returncode, self.exit_time
+
+    def status_text(self):
+        rc = self.returncode
+        if rc is None:
+            return "running"
+        if rc < 0:
+            try:
+                return "killed by %s" % signal.Signals(-rc).name
+            except ValueError:
+                return "killed by signal %d" % -rc
+        return "exit status %d" % rc
+
+    def tail(self, n=8):
+        out = self.out_lines()[-n:]
+        err = self.err_lines()[-n:]
+        return "stdout %r, stderr %r" % (out, err)
+
+    def kill_group(self):
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.alive():
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.done.wait(5)
+
+
+class Ctx:
+    """One test's world: its temporary directory, its ports, its processes."""
+
+    def __init__(self, name, token):
+        self.name = name
+        self.token = token
+        self.procs = []
+        self.notes = []
+        self.tmp = tempfile.mkdtemp(prefix="ldtest-%s-" % name)
+        self.runner_pid = os.getpid()
+        self.socks = []
+
+    def note(self, msg):
+        self.notes.append(msg)
+
+    def port(self):
+        return free_port()
+
+    def base_env(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("LAMEDUCK_") and k not in ("LD_PRELOAD", TOKEN_VAR)}
+        env[TOKEN_VAR] = self.token
+        env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        return env
+
+    def shim_env(self, health, **lameduck):
+        """The environment of a process under the shim. health: a port (then
+        127.0.0.1:port), an address string, or None for LAMEDUCK_HEALTH unset.
+        Keyword arguments: DELAY="1s" -> LAMEDUCK_DELAY=1s."""
+        env = self.base_env()
+        env["LD_PRELOAD"] = SHIM
+        if health is not None:
+            env["LAMEDUCK_HEALTH"] = ("127.0.0.1:%d" % health) if isinstance(health, int) else health
+        for k, v in lameduck.items():
+            env["LAMEDUCK_" + k] = str(v)
+        return env
+
+    def spawn(self, argv, env=None, shim=True, health=None, cwd=None, stdin=subprocess.DEVNULL,
+              name=None, **lameduck):
+        if env is None:
+            env = self.shim_env(health, **lameduck) if shim else self.base_env()
+            if not shim:
+                for k, v in lameduck.items():
+                    env["LAMEDUCK_" + k] = str(v)
+        else:
+            env = dict(env)
+            env[TOKEN_VAR] = self.token
+        p = Proc(self, [str(a) for a in argv], env, cwd or self.tmp, stdin, name)
+        self.procs.append(p)
+        return p
+
+    def prog(self, name, *args, **kw):
+        path = os.path.join(PROGS, name)
+        check(os.access(path, os.X_OK), "%s not built (make %s)" % (path, os.path.relpath(path, ROOT)))
+        return self.spawn([path] + [str(a) for a in args], name=name, **kw)
+
+    def py_server(self, port, **kw):
+        return self.spawn([PY, "-m", "http.server", port, "--bind", "127.0.0.1"],
+                          name="http.server", **kw)
+
+    def keep(self, s):
+        self.socks.append(s)
+        return s
+
+    # ---- health port
+    def health(self, hport, path="/readyz", method="GET", host="127.0.0.1", timeout=2.0):
+        return try_http(hport, path, method, host, timeout)
+
+    def wait_health(self, hport, want=200, path="/readyz", timeout=STARTUP_TIMEOUT, proc=None,
+                    body=None):
+        def probe():
+            if proc is not None and not proc.alive():
+                fail("%s exited (%s) while waiting for %s %s; %s" %
+                     (proc.name, proc.status_text(), path, want, proc.tail()))
+            st, b = self.health(hport, path, timeout=1.0)
+            if st == want and (body is None or b == body):
+                return (st, b)
+            return None
+        return wait_for(probe, timeout, "%s on health port %d to answer %s%s" %
+                        (path, hport, want, "" if body is None else " " + body))
+
+    def start_ready(self, proc, hport, ready_line=True):
+        """Waits for the program's 'ready' and for /readyz 200."""
+        if ready_line:
+            proc.wait_ready_line()
+        self.wait_health(hport, 200, proc=proc)
+
+    def cleanup(self):
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+        for p in self.procs:
+            if p.alive():
+                p.kill_group()
+        left = []
+        for _ in range(3):
+            pids = pids_with_token(self.token)
+            if not pids:
+                break
+            left += pids
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+        for p in self.procs:
+            p.done.wait(2)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return sorted(set(left))
+
+    def diagnostics(self):
+        lines = []
+        for p in self.procs:
+            lines.append("%s (pid %d, %s): %s" % (p.name, p.pid, p.status_text(), " ".join(p.argv)))
+            for l in p.out_lines()[-15:]:
+                lines.append("  out| " + l)
+            for l in p.err_lines()[-25:]:
+                lines.append("  err| " + l)
+        return lines
