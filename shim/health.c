@@ -27,8 +27,6 @@ struct client {
 };
 
 static struct client clients[LD_HEALTH_MAX_CLIENTS];
-static int hepfd = -1;
-
 #define CFD(c)	ld_own(LD_OWN_CLIENT0 + (int)((c) - clients))
 
 int
@@ -68,20 +66,19 @@ ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
 }
 
 void
-ld_health_start(int epfd, uint64_t listen_tag)
+ld_health_start(uint64_t listen_tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = listen_tag };
 
-	hepfd = epfd;
 	if (ld_own(LD_OWN_HEALTH) >= 0)
-		(void)epoll_ctl(epfd, EPOLL_CTL_ADD, ld_own(LD_OWN_HEALTH), &ev);
+		(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, ld_own(LD_OWN_HEALTH), &ev);
 }
 
 static void
 drop(struct client *c)
 {
 	/* Explicitly: a forked child may still hold a copy of the descriptor. */
-	(void)epoll_ctl(hepfd, EPOLL_CTL_DEL, CFD(c), NULL);
+	(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_DEL, CFD(c), NULL);
 	ld_own_close(LD_OWN_CLIENT0 + (int)(c - clients));
 	c->len = 0;
 	c->closing = 0;
@@ -116,7 +113,7 @@ ld_health_accept(long long now)
 		c->deadline = now + LD_HEALTH_TIMEOUT_MS;
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.u64 = LD_TAG_CLIENT + (uint64_t)(c - clients);
-		if (epoll_ctl(hepfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		if (epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, fd, &ev) == -1)
 			drop(c);
 	}
 }

@@ -13,7 +13,7 @@
 /* Bind and listen; fills desc with the address. Returns the fd, or -1 with errno. */
 int	ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen);
 /* The listener is in the LD_OWN_HEALTH slot (or none). */
-void	ld_health_start(int epfd, uint64_t listen_tag);
+void	ld_health_start(uint64_t listen_tag);
 void	ld_health_accept(long long now);
 void	ld_health_event(int slot, uint32_t events, long long now);
 /* Milliseconds until the next client must be cut, or -1. */

@@ -592,7 +592,7 @@ open_health(void)
 		else
 			own_new(LD_OWN_HEALTH, fd);
 	}
-	ld_health_start(ld_own(LD_OWN_EPOLL), TAG_HEALTH);
+	ld_health_start(TAG_HEALTH);
 }
 
 static void

@@ -142,6 +142,49 @@ def bench_rss():
     return statistics.median(without), statistics.median(with_)
 
 
+def wrk_rps(port, seconds, close):
+    cmd = ["wrk", "-t1", "-c16", "-d%ds" % seconds, "--latency"]
+    if close:
+        cmd += ["-H", "Connection: close"]
+    out = subprocess.run(cmd + ["http://127.0.0.1:%d/" % port], capture_output=True,
+                         text=True, timeout=seconds + 30).stdout
+    rps = p50 = None
+    for line in out.splitlines():
+        f = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(f[1])
+        elif len(f) == 2 and f[0] == "50%":
+            p50 = f[1]
+    return rps, p50
+
+
+def bench_throughput():
+    """Our epoll server (no work per request) under wrk, with and without the
+    shim, interleaved: keep-alive (the read/write path) and a connection per
+    request (the accept/close path)."""
+    prog = os.path.join(ROOT, "build", "progs", "slow_epoll")
+    res = {}
+    for close in (False, True):
+        runs = {False: [], True: []}
+        for _ in range(3):
+            for shim in (False, True):
+                port, hport = free_port(), free_port()
+                env = dict(os.environ)
+                env.pop("LD_PRELOAD", None)
+                if shim:
+                    env.update({"LD_PRELOAD": SHIM, "LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport,
+                                "LAMEDUCK_LOG": "off"})
+                p = subprocess.Popen([prog, str(port), "0"], env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                try:
+                    wait_for(lambda: get(port, "/") == 200)
+                    runs[shim].append(wrk_rps(port, 3, close))
+                finally:
+                    stop(p)
+        res[close] = {k: statistics.median([r[0] for r in v]) for k, v in runs.items()}
+    return res
+
+
 def main():
     if not os.path.exists(SHIM):
         sys.exit("build the shim first: make")
@@ -159,6 +202,8 @@ def main():
     lat = bench_not_ready()
     st, runs = bench_startup()
     rss0, rss1 = bench_rss()
+    have_wrk = subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode == 0
+    tp = bench_throughput() if have_wrk else None
     print("| figure | value | baseline (no shim) | ratio | reproduce |")
     print("|---|---|---|---|---|")
     print("| kill -TERM to /readyz 503, median (%d trials) | %.2f ms | - | - | `make bench` |"
@@ -170,6 +215,13 @@ def main():
           % (runs, st["passive"], st["none"], st["passive"] / st["none"]))
     print("| resident memory of an idle python3 http.server | %d KiB | %d KiB | %.3f (+%d KiB) | `make bench` |"
           % (rss1, rss0, rss1 / rss0, rss1 - rss0))
+    if tp:
+        for close, label in ((False, "keep-alive (read/write path)"),
+                             (True, "a connection per request (accept/close path)")):
+            print("| requests/s, our epoll server under wrk -c16, %s, median of 3 | %.0f | %.0f | %.3f | `make bench` |"
+                  % (label, tp[close][True], tp[close][False], tp[close][True] / tp[close][False]))
+    else:
+        print("| throughput under wrk | not measured: wrk is not installed (apt-get install wrk) | | | |")
 
 
 if __name__ == "__main__":

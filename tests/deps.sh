@@ -4,14 +4,19 @@
 set -euo pipefail
 
 PKGS=(gcc make binutils libc6-dev libbsd-dev libcmocka-dev nginx-light python3 python3-yaml iproute2
-      util-linux procps libcap2-bin)
+      util-linux procps libcap2-bin haproxy wrk)
 
 missing=()
 for p in "${PKGS[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[[ "$st" == "install ok installed" ]] || missing+=("$p")
 done
-((${#missing[@]} == 0)) && exit 0
+((${#missing[@]} == 0)) && # The same for the system haproxy the package may start with its default config.
+if ((haproxy_was_running == 0)) && pgrep -x haproxy >/dev/null 2>&1; then
+	service haproxy stop >/dev/null 2>&1 || true
+	pkill -x haproxy 2>/dev/null || true
+fi
+exit 0
 
 line="apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing[*]}"
 if ((EUID != 0)); then
@@ -22,6 +27,8 @@ fi
 
 nginx_was_running=0
 pgrep -x nginx >/dev/null 2>&1 && nginx_was_running=1
+haproxy_was_running=0
+pgrep -x haproxy >/dev/null 2>&1 && haproxy_was_running=1
 
 echo "deps: installing ${missing[*]}" >&2
 apt-get update -qq
@@ -34,5 +41,10 @@ if ((nginx_was_running == 0)) && pgrep -x nginx >/dev/null 2>&1; then
 	if pgrep -x nginx >/dev/null 2>&1 && [[ -r /run/nginx.pid ]]; then
 		kill "$(cat /run/nginx.pid)" 2>/dev/null || true
 	fi
+fi
+# The same for the system haproxy the package may start with its default config.
+if ((haproxy_was_running == 0)) && pgrep -x haproxy >/dev/null 2>&1; then
+	service haproxy stop >/dev/null 2>&1 || true
+	pkill -x haproxy 2>/dev/null || true
 fi
 exit 0

@@ -3,7 +3,8 @@
 
     python3 tests/integration/run.py [-j N] [-v] [--list] [FILTER ...]
 
-Runs every test_* function of the cases_*.py modules next to this file
+Runs every test_* function of the cases_*.py and test_*.py modules next to
+this file
 (those whose name contains one of the FILTERs, if any). Each test runs in a
 child process of its own with a time limit; everything it started is killed
 when it ends, pass or fail. Prints `PASS name (1.2s)` or `FAIL name: reason`
@@ -30,14 +31,23 @@ RESULT = "@@RESULT "
 
 
 def discover():
-    tests = []
+    """test_* functions of cases_*.py and test_*.py, in file then definition
+    order; a name already taken is qualified with its module."""
+    tests, seen = [], set()
     for fn in sorted(os.listdir(HERE)):
-        if not (fn.startswith("cases_") and fn.endswith(".py")):
+        if not (fn.startswith(("cases_", "test_")) and fn.endswith(".py")):
             continue
         mod = importlib.import_module(fn[:-3])
-        for name, obj in vars(mod).items():    # definition order
-            if name.startswith("test_") and callable(obj):
-                tests.append((name[len("test_"):], obj))
+        for name, obj in list(vars(mod).items()):    # definition order
+            if not (name.startswith("test_") and callable(obj)):
+                continue
+            if getattr(obj, "__module__", None) != mod.__name__:
+                continue    # imported from elsewhere
+            short = name[len("test_"):]
+            if short in seen:
+                short = "%s.%s" % (fn[:-3], short)
+            seen.add(short)
+            tests.append((short, obj))
     return tests
 
 
