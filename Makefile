@@ -78,3 +78,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all deps unit integration check-abi test bench install clean
+include demo/Makefile.inc

@@ -34,6 +34,7 @@ static struct {
 	int	fd;		/* the program's number */
 	int	priv;		/* our duplicate of the real socket, -1 once swapped */
 	int	nonblock;	/* the placeholder copies the program's mode */
+	int	deferred;	/* made here but never accepted from: shut down later */
 } stopped[LD_MAX_STOPPED];
 static int nstopped;
 
@@ -105,37 +106,96 @@ take_queue(int fd, int priv)
 	return n;
 }
 
-void
-ld_drain_begin(const uint16_t *ports, int nports, int skip, struct ld_drain_start *out)
+struct known {
+	int	*fds;
+	int	n;
+};
+
+static void
+add_known(int fd, uint8_t v, void *arg)
 {
-	int fds[LD_MAX_STOPPED], n;
+	struct known *k = arg;
+
+	(void)v;
+	for (int i = 0; i < k->n; i++)
+		if (k->fds[i] == fd)
+			return;
+	if (k->n < LD_MAX_STOPPED)
+		k->fds[k->n++] = fd;
+}
+
+static int
+listening(int fd)
+{
+	socklen_t len = sizeof(int);
+	int acc = 0;
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc;
+}
+
+void
+ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
+    struct ld_drain_start *out)
+{
+	int fds[LD_MAX_STOPPED];
+	struct known kn = { fds, 0 };
 
 	out->listeners = out->queued = out->inherited = 0;
-	n = ld_listener_fds(ports, nports, skip, fds, LD_MAX_STOPPED);
-	for (int i = 0; i < n && nstopped < LD_MAX_STOPPED; i++) {
+	kn.n = ld_listener_fds(ports, nports, skip, fds, LD_MAX_STOPPED);
+	/* Listeners another process of the tree has shut down no longer show as such. */
+	ld_fd_each(LD_FD_LISTEN, add_known, &kn);
+	for (int i = 0; i < kn.n && nstopped < LD_MAX_STOPPED; i++) {
 		int fd = fds[i], k = nstopped;
 		uint8_t v = ld_fd_get(fd);
 		/* Not in the table: made with raw system calls here (Go). */
 		int made = (v & LD_FD_MADE) || (v & LD_FD_TYPE) != LD_FD_LISTEN;
+		int accepts = (v & LD_FD_ACCEPTS) || (v & LD_FD_TYPE) != LD_FD_LISTEN;
 
+		if (v & LD_FD_STOPPED)
+			continue;
 		stopped[k].fd = fd;
 		stopped[k].nonblock = (ld_real.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
 		stopped[k].priv = ld_real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		stopped[k].deferred = 0;
 		if (stopped[k].priv < 0)
 			continue;
-		ld_fd_set(fd, (uint8_t)((v & (LD_FD_OWN | LD_FD_MADE)) | LD_FD_LISTEN | LD_FD_STOPPED));
+		ld_fd_set(fd, (uint8_t)((v & ~LD_FD_TYPE & 0xff) | LD_FD_LISTEN | LD_FD_STOPPED));
 		nstopped++;
 		out->listeners++;
+		if (!listening(fd)) {
+			swap_out(k);	/* shut down already: only the number to take */
+			continue;
+		}
 		if (!made) {
 			out->inherited++;
 			swap_out(k);
 			continue;
 		}
-		out->queued += take_queue(fd, stopped[k].priv);
+		if (!accepts && defer) {
+			/*
+			 * A master that never accepts (its workers do): they take
+			 * the queue first; the owner shuts the socket down after.
+			 */
+			stopped[k].deferred = 1;
+			continue;
+		}
+		if (accepts)
+			out->queued += take_queue(fd, stopped[k].priv);
 		(void)shutdown(stopped[k].priv, SHUT_RD);
 		if (stash_left(fd) == 0)
 			swap_out(k);
 	}
+}
+
+void
+ld_drain_shutdown_deferred(void)
+{
+	for (int i = 0; i < nstopped; i++)
+		if (stopped[i].deferred && stopped[i].priv >= 0) {
+			stopped[i].deferred = 0;
+			(void)shutdown(stopped[i].priv, SHUT_RD);
+			swap_out(i);
+		}
 }
 
 static void
@@ -158,7 +218,7 @@ ld_drain_in_flight(long *connections)
 	int left;
 
 	for (int i = 0; i < nstopped; i++)
-		if (stopped[i].priv >= 0 && stash_left(stopped[i].fd) == 0)
+		if (stopped[i].priv >= 0 && !stopped[i].deferred && stash_left(stopped[i].fd) == 0)
 			swap_out(i);
 	ld_fd_each(LD_FD_CONN, count_one, n);
 	/* Queued connections the program has not taken yet are in flight too. */
@@ -171,6 +231,7 @@ ld_drain_in_flight(long *connections)
 void
 ld_drain_end(void)
 {
+	ld_drain_shutdown_deferred();
 	for (int i = 0; i < nstopped; i++)
 		swap_out(i);
 }

@@ -11,7 +11,14 @@ struct ld_drain_start {
 	int	inherited;	/* listeners not made here: only this process stopped */
 };
 
-void	ld_drain_begin(const uint16_t *ports, int nports, int skip, struct ld_drain_start *out);
+/*
+ * Stop the listeners that count in this process. With defer, a listener this
+ * process made but never accepted from (a pre-fork master's) is shut down
+ * only by ld_drain_shutdown_deferred(), once the workers took their queues.
+ */
+void	ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
+	    struct ld_drain_start *out);
+void	ld_drain_shutdown_deferred(void);
 /* Requests in flight now; also finishes stopping listeners whose queue is handed over. */
 long	ld_drain_in_flight(long *connections);
 /* Before delivery: every listener is swapped out, whatever is left in its queue. */

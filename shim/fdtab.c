@@ -109,8 +109,8 @@ ld_fd_each(uint8_t type, void (*fn)(int fd, uint8_t v, void *arg), void *arg)
 	}
 }
 
-int
-ld_own_hide(int fd)
+static int
+hide(int fd, int cmd)
 {
 	struct rlimit rl;
 	int base = LD_FD_HIGH, nfd;
@@ -121,11 +121,23 @@ ld_own_hide(int fd)
 		base = rl.rlim_cur > 256 ? (int)rl.rlim_cur - 128 : 3;
 	if (fd >= base)
 		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, base);
+	nfd = ld_real.fcntl(fd, cmd, base);
 	if (nfd == -1)
 		return fd;
 	ld_close(fd);
 	return nfd;
+}
+
+int
+ld_own_hide(int fd)
+{
+	return hide(fd, F_DUPFD_CLOEXEC);
+}
+
+int
+ld_own_hide_keep(int fd)
+{
+	return hide(fd, F_DUPFD);
 }
 
 void

@@ -16,6 +16,7 @@
 #define LD_FD_READ	0x04	/* conn: the program read since it last wrote */
 #define LD_FD_MADE	0x08	/* listener: made by this process (listen()), not inherited */
 #define LD_FD_STOPPED	0x10	/* listener: stopped by the drain */
+#define LD_FD_ACCEPTS	0x20	/* listener: this process accepts from it (not just holds it) */
 #define LD_FD_OWN	0x80	/* the shim's own: close() pretends, dup2() moves it first */
 
 uint8_t	ld_fd_get(int fd);
@@ -34,7 +35,7 @@ static inline void ld_fd_wrote(int fd);
 /* The shim's own descriptors, each in a slot that follows it when it moves. */
 enum ld_own {
 	LD_OWN_CLAIM, LD_OWN_EPOLL, LD_OWN_SIGFD, LD_OWN_CATCH_R, LD_OWN_CATCH_W,
-	LD_OWN_EVENT, LD_OWN_LOG, LD_OWN_HEALTH, LD_OWN_PLACEHOLDER, LD_OWN_CLIENT0,
+	LD_OWN_EVENT, LD_OWN_LOG, LD_OWN_HEALTH, LD_OWN_TREE, LD_OWN_CLIENT0,
 	LD_OWN_MAX = LD_OWN_CLIENT0 + 64
 };
 
@@ -48,6 +49,8 @@ int	ld_own_move(int fd);
 int	ld_own_sorted(int *out, int cap);
 /* A high descriptor number for ours, out of the program's way. */
 int	ld_own_hide(int fd);
+/* The same, but the copy stays open across exec. */
+int	ld_own_hide_keep(int fd);
 
 /* ---- inline hot path ---- */
 #include <stdatomic.h>

@@ -13,6 +13,23 @@
 #include "real.h"
 #include "shim.h"
 #include "signals.h"
+#include "sockets.h"
+#include "tree.h"
+
+/*
+ * A process that has accepted connections and forks hands one to the child
+ * (busybox httpd, inetd-style servers): the child counts as a request in
+ * flight until it ends.
+ */
+LD_EXPORT pid_t
+fork(void)
+{
+	pid_t r = ld_real.fork();
+
+	if (r > 0 && atomic_load(&ld_role) != LD_ROLE_NONE && ld_accepted_total() > 0)
+		(void)ld_tree_join(r, LD_K_CONN_CHILD);
+	return r;
+}
 
 #define EXEC_AROUND(call)			\
 	do {					\

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/sendfile.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -75,6 +76,8 @@ ld_real_init(void)
 	R(sendto);
 	R(sendmsg);
 	R(sendfile);
+	R(fork);
+	R(epoll_ctl);
 }
 
 int

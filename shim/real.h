@@ -46,6 +46,8 @@ struct ld_real {
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	ssize_t (*sendfile)(int, int, off_t *, size_t);
+	pid_t (*fork)(void);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 };
 
 /* The real close and dup3 for the shim's own use (the wrappers would protect ours). */

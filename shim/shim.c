@@ -42,13 +42,13 @@
 #include "shim.h"
 #include "signals.h"
 #include "sockets.h"
+#include "tree.h"
 
 enum { TAG_SIGFD = 1, TAG_CATCH, TAG_EVENT, TAG_HEALTH };
 
 #define LD_SCAN_MS	100	/* while starting: look for listeners made without listen() */
 #define LD_DRAIN_CHECK_MS 10	/* how often the drain looks at what is in flight */
 
-int ld_active;
 struct ld_config ld_cfg;
 
 static struct {
@@ -63,6 +63,12 @@ static struct {
 	long		connections;
 	long		in_flight;
 	long		drained;	/* connections open when the drain began */
+	int		own_listeners;	/* the owner's own, at the last scan */
+	long long	deferred_until;	/* the master's listeners are shut down by then */
+	long long	members_until;	/* delivery waits for the members until then */
+	int		awaiting;	/* delivery waits for the members to end */
+	_Atomic int	member_thread;	/* a member's thread is running */
+	char		held[32];	/* " after 1.23s", for the delivery's log line */
 } T;
 
 long long
@@ -72,6 +78,16 @@ ld_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Members follow the lifecycle through the shared tree. */
+static void
+publish(void)
+{
+	if (ld_tree != NULL) {
+		atomic_store(&ld_tree->state, T.lc.state);
+		ld_tree_wake();
+	}
 }
 
 static const char *
@@ -125,7 +141,7 @@ stderr_is_socket(void)
 	return fstat(2, &st) == -1 || S_ISSOCK(st.st_mode);
 }
 
-void
+static void
 ld_poke(void)
 {
 	uint64_t one = 1;
@@ -142,13 +158,24 @@ scan(long long now)
 {
 	struct ld_listeners l;
 
+	struct ld_tree_sum ts;
+
 	ld_scan_listeners(ld_cfg.ports, ld_cfg.nports, -1, &l);
-	T.listeners = l.count;
+	ld_tree_sum(&ts);
+	T.own_listeners = l.count;
+	T.listeners = l.count + ts.listeners;
 	T.next_scan = now + LD_SCAN_MS;
-	if (T.lc.state == LD_ST_STARTING && l.all_ports) {
+	if (T.lc.state == LD_ST_STARTING &&
+	    ld_ports_complete(l.seen | ts.ports_seen, T.listeners, ld_cfg.nports)) {
 		ld_lc_ready(&T.lc, now);
-		ld_info("ready: %d listener%s (port %u)", l.count, l.count == 1 ? "" : "s",
-		    l.first_port);
+		publish();
+		if (ts.listeners > 0)
+			ld_info("ready: %d listener%s, %d of them in %d other process%s of the tree",
+			    T.listeners, T.listeners == 1 ? "" : "s", ts.listeners, ts.members,
+			    ts.members == 1 ? "" : "es");
+		else
+			ld_info("ready: %d listener%s (port %u)", l.count, l.count == 1 ? "" : "s",
+			    l.first_port);
 	}
 }
 
@@ -166,25 +193,12 @@ default_kills(int sig)
 	}
 }
 
+/* The end of delivery: the program's own action, or PID 1's exit. */
 static void
-deliver(long long now)
+finish_delivery(int sig, const char *held)
 {
-	int sig = T.lc.deliver;
-	void (*disp)(int);
-	char held[32] = "";
+	void (*disp)(int) = ld_sig_disposition(sig);
 
-	/* Stop reading the signals ourselves before one is queued for the program. */
-	if (ld_own(LD_OWN_SIGFD) >= 0) {
-		(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_DEL, ld_own(LD_OWN_SIGFD), NULL);
-		ld_own_close(LD_OWN_SIGFD);
-	}
-	ld_drain_end();
-	ld_sig_release();
-	disp = ld_sig_disposition(sig);
-	if (T.lc.entered_ms[LD_ST_LAMEDUCK] >= 0)
-		snprintf(held, sizeof(held), " after %.2fs",
-		    (double)(now - T.lc.entered_ms[LD_ST_LAMEDUCK]) / 1000.0);
-	ld_lc_delivered(&T.lc, now);
 	if (disp == SIG_IGN) {
 		ld_info("delivering SIG%s%s: the program ignores it (SIG_IGN), so nothing happens",
 		    signame(sig), held);
@@ -205,22 +219,100 @@ deliver(long long now)
 }
 
 static void
+deliver(long long now)
+{
+	int sig = T.lc.deliver, handed = 0, dies;
+	void (*disp)(int);
+	struct ld_tree_sum ts;
+
+	/* Stop reading the signals ourselves before one is queued for the program. */
+	if (ld_own(LD_OWN_SIGFD) >= 0) {
+		(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_DEL, ld_own(LD_OWN_SIGFD), NULL);
+		ld_own_close(LD_OWN_SIGFD);
+	}
+	ld_drain_end();
+	ld_sig_release();
+	T.held[0] = '\0';
+	if (T.lc.entered_ms[LD_ST_LAMEDUCK] >= 0)
+		snprintf(T.held, sizeof(T.held), " after %.2fs",
+		    (double)(now - T.lc.entered_ms[LD_ST_LAMEDUCK]) / 1000.0);
+	ld_lc_delivered(&T.lc, now);
+	publish();
+	disp = ld_sig_disposition(sig);
+	ld_tree_sum(&ts);
+	/*
+	 * A wrapper that serves nothing itself (sh -c 'server; exit $?'): the
+	 * signal is for the servers of its tree, as dumb-init forwards to its
+	 * session; a master that serves (nginx) stops its workers itself.
+	 */
+	if (T.own_listeners == 0 && ts.members > 0 && disp != SIG_IGN) {
+		handed = ld_tree_signal_members(sig, T.first.pid, T.first.uid);
+		ld_info("handing SIG%s to %d process%s of the tree", signame(sig), handed,
+		    handed == 1 ? "" : "es");
+	}
+	dies = disp == SIG_DFL && default_kills(sig) && !ld_sig_waited(sig);
+	if (dies && (handed > 0 || getpid() == 1) && ts.members + ts.conn_children > 0) {
+		/* Our exit would end them (PID 1) or leave them orphaned: they go first. */
+		T.awaiting = sig;
+		T.members_until = getpid() == 1 ? -1 : now + ld_cfg.drain_timeout_ms;
+		ld_info("waiting for %d process%s of the tree to end first",
+		    ts.members + ts.conn_children, ts.members + ts.conn_children == 1 ? "" : "es");
+		return;
+	}
+	finish_delivery(sig, T.held);
+}
+
+static void
+await_members(long long now)
+{
+	struct ld_tree_sum ts;
+
+	ld_tree_sum(&ts);
+	if (ts.members + ts.conn_children > 0 && (T.members_until < 0 || now < T.members_until))
+		return;
+	if (ts.members + ts.conn_children > 0)
+		ld_warn("%d process%s of the tree still running after %s", ts.members + ts.conn_children,
+		    ts.members + ts.conn_children == 1 ? "" : "es", "the drain timeout");
+	finish_delivery(T.awaiting, T.held);
+	T.awaiting = 0;
+}
+
+/* Requests in flight here and in every member; the master's deferred shutdown. */
+static long
+in_flight_all(long long now)
+{
+	struct ld_tree_sum ts;
+	long conns, n = ld_drain_in_flight(&conns);
+
+	ld_tree_sum(&ts);
+	if (ts.unstopped == 0 || now >= T.deferred_until)
+		ld_drain_shutdown_deferred();
+	T.connections = conns + ts.conns;
+	/* A member that has not reported since the stop may hold anything. */
+	return n + ts.in_flight + ts.conn_children + ts.unstopped;
+}
+
+static void
 begin_drain(long long now)
 {
 	struct ld_drain_start st;
 	char d[32];
 
-	ld_drain_begin(ld_cfg.ports, ld_cfg.nports, -1, &st);
-	T.in_flight = ld_drain_in_flight(&T.connections);
+	if (ld_tree != NULL)
+		atomic_store(&ld_tree->stop, 1);
+	publish();
+	ld_drain_begin(ld_cfg.ports, ld_cfg.nports, -1, ld_tree != NULL, &st);
+	T.deferred_until = now + 200;
+	T.in_flight = in_flight_all(now);
 	T.drained = T.connections;
 	T.next_drain_check = now + LD_DRAIN_CHECK_MS;
 	ld_format_duration(ld_cfg.drain_timeout_ms, d, sizeof(d));
 	ld_info("draining: stopped accepting on %d listener%s%s, %d queued connection%s "
-	    "handed to the program; %ld of %ld connection%s in flight (timeout %s)",
+	    "handed to the program; %ld request%s in flight, %ld connection%s open (timeout %s)",
 	    st.listeners, st.listeners == 1 ? "" : "s",
 	    st.inherited ? " (inherited ones only in this process)" : "",
-	    st.queued, st.queued == 1 ? "" : "s", T.in_flight, T.connections,
-	    T.connections == 1 ? "" : "s", d);
+	    st.queued, st.queued == 1 ? "" : "s", T.in_flight, T.in_flight == 1 ? "" : "s",
+	    T.connections, T.connections == 1 ? "" : "s", d);
 }
 
 static void
@@ -231,11 +323,13 @@ act(enum ld_action a, long long now)
 		begin_drain(now);
 		/* Nothing in flight: no reason to wait a tick. */
 		if (T.in_flight == 0)
-			if (T.lc.state == LD_ST_DRAINING && now >= T.next_drain_check) {
-			T.in_flight = ld_drain_in_flight(&T.connections);
+			if ((T.lc.state == LD_ST_DRAINING || T.awaiting) && now >= T.next_drain_check) {
+			T.in_flight = in_flight_all(now);
 			T.next_drain_check = now + LD_DRAIN_CHECK_MS;
 		}
 		act(ld_lc_tick(&T.lc, now, T.in_flight), now);
+		if (T.awaiting)
+			await_members(now);
 		break;
 	case LD_ACT_DELIVER:
 		if (T.lc.state == LD_ST_DRAINING) {
@@ -277,6 +371,13 @@ on_signal(const struct ld_caught *c)
 	char d[32];
 	int to;
 
+	if (c->code == SI_QUEUE && c->value == LD_SIG_FORWARDED && prev != LD_ST_SERVING &&
+	    prev != LD_ST_STARTING) {
+		/* A worker's copy of a group kill we already act on: not a second signal. */
+		ld_debug("SIG%s from pid %d, passed on by a worker: already under way",
+		    signame(c->signo), c->pid);
+		return;
+	}
 	if (prev == LD_ST_DELIVERED) {
 		/* Caught just before the release: the program's now. */
 		(void)ld_sig_queue(c->signo, c);
@@ -297,6 +398,7 @@ on_signal(const struct ld_caught *c)
 		ld_info("another SIG%s from pid %d: skipping the rest of the %s",
 		    signame(c->signo), c->pid, prev == LD_ST_DRAINING ? "drain" : "delay");
 	act(a, now);
+	publish();
 }
 
 static void
@@ -316,6 +418,7 @@ read_signals(int tag)
 			c.code = si.ssi_code;
 			c.pid = (int32_t)si.ssi_pid;
 			c.uid = si.ssi_uid;
+			c.value = si.ssi_code == SI_QUEUE ? si.ssi_int : 0;
 		} else if (read(ld_own(LD_OWN_CATCH_R), &c, sizeof(c)) != sizeof(c))
 			return;
 		on_signal(&c);
@@ -454,7 +557,7 @@ next_timeout(long long now)
 		if (t < 0 || s < t)
 			t = s;
 	}
-	if (T.lc.state == LD_ST_DRAINING) {
+	if (T.lc.state == LD_ST_DRAINING || T.awaiting) {
 		long long s = T.next_drain_check > now ? T.next_drain_check - now : 0;
 
 		if (t < 0 || s < t)
@@ -496,32 +599,71 @@ ld_main(void *arg)
 		if (T.lc.state == LD_ST_STARTING && ld_cfg.ready == LD_READY_LISTEN &&
 		    now >= T.next_scan)
 			scan(now);
-		if (T.lc.state == LD_ST_DRAINING && now >= T.next_drain_check) {
-			T.in_flight = ld_drain_in_flight(&T.connections);
+		if ((T.lc.state == LD_ST_DRAINING || T.awaiting) && now >= T.next_drain_check) {
+			T.in_flight = in_flight_all(now);
 			T.next_drain_check = now + LD_DRAIN_CHECK_MS;
 		}
 		act(ld_lc_tick(&T.lc, now, T.in_flight), now);
+		if (T.awaiting)
+			await_members(now);
 		ld_health_expire(now);
+	}
+	return NULL;
+}
+
+/* ---- members ---- */
+
+/*
+ * A member's thread: it reports this process's listeners while the tree
+ * starts, stops them when the owner's drain begins, and reports what is in
+ * flight here until delivery.
+ */
+static void *
+member_main(void *arg)
+{
+	struct ld_member *me = ld_tree_join(getpid(), LD_K_MEMBER);
+	int acted = 0, ended = 0;
+
+	(void)arg;
+	if (me == NULL)
+		return NULL;
+	for (;;) {
+		uint32_t seq = atomic_load(&ld_tree->seq);
+		int state = atomic_load(&ld_tree->state), stop = atomic_load(&ld_tree->stop);
+
+		if (state == LD_ST_STARTING) {
+			struct ld_listeners l;
+
+			ld_scan_listeners(ld_cfg.ports, ld_cfg.nports, -1, &l);
+			atomic_store(&me->listeners, l.count);
+			atomic_store(&me->ports_seen, l.seen);
+		}
+		if (stop > acted) {
+			struct ld_drain_start st;
+
+			ld_drain_begin(ld_cfg.ports, ld_cfg.nports, -1, 0, &st);
+			acted = stop;
+		}
+		if (acted && !ended) {
+			long conns, n = ld_drain_in_flight(&conns);
+
+			atomic_store(&me->in_flight, (int)n);
+			atomic_store(&me->conns, (int)conns);
+			atomic_store(&me->stopped, acted);
+		}
+		if (state == LD_ST_DELIVERED && !ended) {
+			ld_drain_end();
+			ended = 1;
+		}
+		ld_tree_wait(seq, acted && !ended ? LD_DRAIN_CHECK_MS : (ended ? -1 : LD_SCAN_MS));
 	}
 	return NULL;
 }
 
 /* ---- start-up ---- */
 
-void
-ld_forget(void)
-{
-	if (!ld_active)
-		return;
-	ld_active = 0;
-	ld_sig_forget();
-	ld_health_close_all();
-	for (int slot = 0; slot < LD_OWN_CLIENT0; slot++)
-		ld_own_close(slot);
-}
-
 static int
-start_thread(void)
+start_thread(void *(*fn)(void *))
 {
 	pthread_attr_t attr;
 	pthread_t th;
@@ -534,10 +676,18 @@ start_thread(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&th, &attr, ld_main, NULL);
+	r = pthread_create(&th, &attr, fn, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
+}
+
+static void
+start_member_thread(void)
+{
+	if (ld_tree != NULL && !atomic_exchange(&T.member_thread, 1) &&
+	    start_thread(member_main) != 0)
+		atomic_store(&T.member_thread, 0);
 }
 
 static int
@@ -595,6 +745,128 @@ open_health(void)
 	ld_health_start(TAG_HEALTH);
 }
 
+/* The descriptors only the owner's thread uses. */
+static void
+close_owner_fds(void)
+{
+	static const enum ld_own owner_only[] = { LD_OWN_CLAIM, LD_OWN_EPOLL, LD_OWN_SIGFD,
+		LD_OWN_CATCH_R, LD_OWN_CATCH_W, LD_OWN_EVENT };
+
+	ld_health_close_all();
+	for (size_t i = 0; i < sizeof(owner_only) / sizeof(owner_only[0]); i++)
+		ld_own_close(owner_only[i]);
+}
+
+/*
+ * In a forked child (async-signal-safe calls only). In a tree it is a
+ * member: the owner's descriptors go, so that only the owner ever holds the
+ * health port, and it starts a thread only if it serves. Without a tree, it
+ * is passive and the program gets its signal actions back.
+ */
+static void
+after_fork_child(void)
+{
+	int role = atomic_load(&ld_role);
+
+	if (role == LD_ROLE_NONE)
+		return;
+	atomic_store(&T.member_thread, 0);
+	if (role == LD_ROLE_OWNER)
+		close_owner_fds();
+	if (ld_tree == NULL) {
+		atomic_store(&ld_role, LD_ROLE_NONE);
+		ld_sig_forget();
+		return;
+	}
+	atomic_store(&ld_role, LD_ROLE_MEMBER);
+}
+
+static void
+claim_name(int bad, char *name, size_t len)
+{
+	char desc[80];
+	const char *h;
+
+	if (bad) {
+		h = getenv("LAMEDUCK_HEALTH");
+		snprintf(name, len, "lameduck/%s", h != NULL ? h : "default");
+	} else if (ld_cfg.health_off)
+		snprintf(name, len, "lameduck/off");
+	else {
+		ld_format_addr((struct sockaddr *)&ld_cfg.health_addr, desc, sizeof(desc));
+		snprintf(name, len, "lameduck/%s", desc);
+	}
+}
+
+/* Everything the owner needs but the signals. Returns 0, or -1 (logged). */
+static int
+owner_start(void)
+{
+	if (open_fds() == -1) {
+		ld_err("cannot start (%s); lameduck is off for this process", strerror(errno));
+		return -1;
+	}
+	open_health();
+	ld_lc_init(&T.lc, &ld_cfg, ld_now_ms());
+	if (ld_cfg.ready == LD_READY_START)
+		ld_lc_ready(&T.lc, ld_now_ms());
+	return 0;
+}
+
+/*
+ * A daemon's survivor: the owner forked and exited. The first listen() of a
+ * member whose owner is gone takes the lifecycle over.
+ */
+static void
+promote(void)
+{
+	char name[128];
+	int fd, old = atomic_load(&ld_tree->owner);
+
+	claim_name(0, name, sizeof(name));
+	if ((fd = claim(name)) == -1) {
+		start_member_thread();	/* someone else acts already */
+		return;
+	}
+	if (fd >= 0)
+		ld_own_set(LD_OWN_CLAIM, fd);
+	if (owner_start() == -1)
+		return;
+	atomic_store(&ld_tree->owner, getpid());
+	atomic_store(&ld_role, LD_ROLE_OWNER);
+	publish();
+	if (start_thread(ld_main) != 0) {
+		ld_err("cannot start its thread; lameduck is off for this process");
+		return;
+	}
+	ld_info("the owner (pid %d) is gone: this process takes the lifecycle over", old);
+}
+
+void
+ld_on_listen(void)
+{
+	switch (atomic_load(&ld_role)) {
+	case LD_ROLE_OWNER:
+		ld_poke();
+		break;
+	case LD_ROLE_MEMBER:
+		if (ld_tree != NULL && !ld_pid_alive(atomic_load(&ld_tree->owner)))
+			promote();
+		else
+			start_member_thread();
+		break;
+	default:
+		break;
+	}
+}
+
+void
+ld_on_accept(void)
+{
+	if (atomic_load(&ld_role) == LD_ROLE_MEMBER)
+		start_member_thread();
+}
+
 static void
 log_config(void)
 {
@@ -612,27 +884,38 @@ log_config(void)
 	    ld_cfg.ready == LD_READY_START ? "start" : "listen");
 }
 
+static void
+member_init(void)
+{
+	ld_log_open(ld_cfg.log_level, ld_cfg.log_format);
+	ld_mark_inherited(ld_cfg.ports, ld_cfg.nports);
+	atomic_store(&ld_role, LD_ROLE_MEMBER);
+	if (ld_sig_take(ld_cfg.signals) == -1) {
+		atomic_store(&ld_role, LD_ROLE_NONE);
+		ld_sig_release();
+		return;
+	}
+	pthread_atfork(NULL, NULL, after_fork_child);
+	if (ld_holds_listeners)
+		start_member_thread();
+}
+
 __attribute__((constructor)) static void
 ld_init(void)
 {
-	char err[256], name[128], desc[80];
-	const char *h;
+	char err[256], name[128];
 	int bad, fd;
 
 	ld_real_init();
 	bad = ld_config_load(&ld_cfg, env_get, NULL, err, sizeof(err));
-	if (bad) {
-		h = getenv("LAMEDUCK_HEALTH");
-		snprintf(name, sizeof(name), "lameduck/%s", h != NULL ? h : "default");
-	} else if (ld_cfg.health_off)
-		snprintf(name, sizeof(name), "lameduck/off");
-	else {
-		ld_format_addr((struct sockaddr *)&ld_cfg.health_addr, desc, sizeof(desc));
-		snprintf(name, sizeof(name), "lameduck/%s", desc);
-	}
+	claim_name(bad, name, sizeof(name));
 	fd = claim(name);
-	if (fd == -1)
-		return;		/* another process acts for this pod */
+	if (fd == -1) {
+		/* Another process acts for this pod: are we in its tree? */
+		if (!bad && ld_tree_attach() == 0)
+			member_init();
+		return;
+	}
 	if (fd >= 0)
 		ld_own_set(LD_OWN_CLAIM, fd);
 	if (bad) {
@@ -641,25 +924,23 @@ ld_init(void)
 		return;
 	}
 	ld_log_open(ld_cfg.log_level, ld_cfg.log_format);
-	if (open_fds() == -1) {
-		ld_err("cannot start (%s); lameduck is off for this process", strerror(errno));
+	if (owner_start() == -1)
 		return;
-	}
-	open_health();
-	ld_lc_init(&T.lc, &ld_cfg, ld_now_ms());
-	if (ld_cfg.ready == LD_READY_START)
-		ld_lc_ready(&T.lc, ld_now_ms());
 	ld_mark_inherited(ld_cfg.ports, ld_cfg.nports);
+	if (ld_tree_create() == -1)
+		ld_warn("cannot share state with child processes (%s); they stay passive",
+		    strerror(errno));
+	atomic_store(&ld_role, LD_ROLE_OWNER);
 	if (ld_sig_take(ld_cfg.signals) == -1) {
 		ld_err("cannot take the signals (%s); lameduck is off for this process",
 		    strerror(errno));
+		atomic_store(&ld_role, LD_ROLE_NONE);
 		ld_sig_release();
 		return;
 	}
-	pthread_atfork(NULL, NULL, ld_forget);
-	ld_active = 1;
-	if (start_thread() != 0) {
-		ld_active = 0;
+	pthread_atfork(NULL, NULL, after_fork_child);
+	if (start_thread(ld_main) != 0) {
+		atomic_store(&ld_role, LD_ROLE_NONE);
 		ld_sig_release();
 		ld_err("cannot start its thread; lameduck is off for this process");
 		return;

@@ -40,6 +40,8 @@
 #include "fdtab.h"
 #include "real.h"
 #include "signals.h"
+#include "sockets.h"
+#include "tree.h"
 
 #define LD_MAX_SIGFD	16
 #define LD_WAIT_SLICE_NS (50 * 1000 * 1000L)
@@ -56,6 +58,7 @@ extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 static struct {
 	uint64_t	owned;		/* the lame-duck signals, set before taken */
 	_Atomic int	taken;		/* between ld_sig_take and the release */
+	_Atomic uint64_t passed;	/* a member handed these back to the program */
 	void		(*restorer)(void);
 	struct sigaction prog[LD_NSIG];	/* the program's actions, while taken */
 	atomic_flag	lock[LD_NSIG];
@@ -76,7 +79,8 @@ bit(int sig)
 static int
 owned(int sig)
 {
-	return atomic_load(&S.taken) && ld_sigset_has(S.owned, sig);
+	return atomic_load(&S.taken) && ld_sigset_has(S.owned, sig) &&
+	    !(atomic_load(&S.passed) & bit(sig));
 }
 
 static uint64_t
@@ -154,15 +158,69 @@ store(int sig, const struct sigaction *act)
 	sigdelset(&p->sa_mask, SIGSTOP);
 }
 
+static int
+queue_to(pid_t pid, int sig, const struct ld_caught *c, int value)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	si.si_signo = sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = c->pid;
+	si.si_uid = c->uid;
+	si.si_value.sival_int = value;
+	return (int)syscall(SYS_rt_sigqueueinfo, pid, sig, &si);
+}
+
+/*
+ * In a member: give sig back to the program for good and queue it again;
+ * it is blocked while this handler runs, and delivered once it returns.
+ */
+static void
+pass_now(int sig, const struct ld_caught *c)
+{
+	sigset_t saved;
+
+	lock_sig(sig, &saved);
+	atomic_fetch_or(&S.passed, bit(sig));
+	(void)real_sigaction(sig, &S.prog[sig], NULL);
+	unlock_sig(sig, &saved);
+	(void)queue_to(getpid(), sig, c, c->code == SI_QUEUE ? c->value : 0);
+}
+
+/* A member decides at once, in the handler: there may be no thread of ours. */
+static void
+member_signal(int sig, const struct ld_caught *c)
+{
+	int owner = ld_tree ? atomic_load(&ld_tree->owner) : 0;
+
+	/*
+	 * From outside the tree (a process-group or control-group kill) to a
+	 * process that serves: it joins the owner's lifecycle. From inside
+	 * (the master stopping its workers, the owner handing the signal on)
+	 * or to a helper: it passes at once.
+	 */
+	if (owner > 0 && owner != getpid() && ld_holds_listeners &&
+	    !(c->code == SI_QUEUE && c->value == LD_SIG_FROM_OWNER) &&
+	    c->pid != getpid() && c->pid != getppid() && !ld_tree_inside(c->pid) &&
+	    queue_to(owner, sig, c, LD_SIG_FORWARDED) == 0)
+		return;
+	pass_now(sig, c);
+}
+
 static void
 catch_signal(int sig, siginfo_t *si, void *uc)
 {
-	struct ld_caught c = { sig, si->si_code, si->si_pid, si->si_uid };
+	struct ld_caught c = { sig, si->si_code, si->si_pid, si->si_uid,
+		si->si_code == SI_QUEUE ? si->si_value.sival_int : 0 };
 	int saved = errno;
 
 	(void)uc;
-	/* The pipe is non-blocking; a full pipe already holds enough signals. */
-	(void)!syscall(SYS_write, ld_own(LD_OWN_CATCH_W), &c, sizeof(c));
+	if (atomic_load(&ld_role) == LD_ROLE_OWNER)
+		/* The pipe is non-blocking; a full pipe already holds enough signals. */
+		(void)!syscall(SYS_write, ld_own(LD_OWN_CATCH_W), &c, sizeof(c));
+	else
+		member_signal(sig, &c);
 	errno = saved;
 }
 
@@ -299,6 +357,9 @@ ld_sig_queue(int sig, const struct ld_caught *from)
 	si.si_code = SI_QUEUE;
 	si.si_pid = from != NULL ? from->pid : getpid();
 	si.si_uid = from != NULL ? from->uid : getuid();
+	if (from != NULL && from->code == SI_QUEUE && from->value != LD_SIG_FORWARDED &&
+	    from->value != LD_SIG_FROM_OWNER)
+		si.si_value.sival_int = from->value;
 	return (int)syscall(SYS_rt_sigqueueinfo, getpid(), sig, &si);
 }
 

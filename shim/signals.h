@@ -12,6 +12,7 @@ struct ld_caught {
 	int32_t	code;
 	int32_t	pid;
 	uint32_t uid;
+	int32_t	value;	/* si_value of an SI_QUEUE signal (LD_SIG_FORWARDED, ...) */
 };
 
 /*

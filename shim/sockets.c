@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <bsd/stdlib.h>
@@ -25,6 +26,7 @@
 #include "real.h"
 #include "shim.h"
 #include "sockets.h"
+#include "tree.h"
 
 static int
 port_of(const struct sockaddr_storage *ss, uint16_t *port)
@@ -114,6 +116,16 @@ scan_one(int fd, uint16_t port, void *arg)
 	return 0;
 }
 
+_Atomic int ld_holds_listeners;
+
+int
+ld_ports_complete(uint64_t seen, int count, int nports)
+{
+	if (nports == 0)
+		return count > 0;
+	return seen == (nports == 64 ? ~0ULL : (1ULL << nports) - 1);
+}
+
 void
 ld_scan_listeners(const uint16_t *ports, int nports, int skip, struct ld_listeners *out)
 {
@@ -121,8 +133,8 @@ ld_scan_listeners(const uint16_t *ports, int nports, int skip, struct ld_listene
 
 	memset(out, 0, sizeof(*out));
 	each_listener(skip, scan_one, &sc);
-	out->all_ports = nports > 0 ? sc.seen == (nports == 64 ? ~0ULL : (1ULL << nports) - 1)
-	    : out->count > 0;
+	out->seen = sc.seen;
+	out->all_ports = ld_ports_complete(sc.seen, out->count, nports);
 }
 
 static int
@@ -150,8 +162,10 @@ mark_inherited(int fd, uint16_t port, void *arg)
 {
 	struct scan *sc = arg;
 
-	if (counts(port, sc->ports, sc->nports) && ld_fd_get(fd) == 0)
+	if (counts(port, sc->ports, sc->nports) && ld_fd_get(fd) == 0) {
 		ld_fd_set(fd, LD_FD_LISTEN);
+		ld_holds_listeners = 1;
+	}
 	return 0;
 }
 
@@ -241,10 +255,11 @@ listen(int fd, int backlog)
 		return (int)syscall(SYS_listen, fd, backlog);
 	r = ld_real.listen(fd, backlog);
 	saved = errno;
-	if (r == 0 && ld_active && tcp_listener_port(fd, &port) == 0 &&
+	if (r == 0 && atomic_load(&ld_role) != LD_ROLE_NONE && tcp_listener_port(fd, &port) == 0 &&
 	    counts(port, ld_cfg.ports, ld_cfg.nports)) {
 		ld_fd_set(fd, LD_FD_LISTEN | LD_FD_MADE);
-		ld_poke();
+		ld_holds_listeners = 1;
+		ld_on_listen();
 	}
 	errno = saved;
 	return r;
@@ -255,7 +270,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	if (ld_real.bind == NULL)
 		return (int)syscall(SYS_bind, fd, addr, len);
-	if (ld_active)
+	if (atomic_load(&ld_role) == LD_ROLE_OWNER)
 		ld_health_yield(fd, addr, len);
 	return ld_real.bind(fd, addr, len);
 }
@@ -284,7 +299,8 @@ hand_over(int c, struct sockaddr *addr, socklen_t *alen, int flags)
 static int
 ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 {
-	for (;;) {
+	/* Bounded: a stop that never comes must not hold the program here. */
+	for (int waits = 0;; waits++) {
 		uint8_t v = ld_fd_get(fd);
 		int r;
 
@@ -298,10 +314,29 @@ ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 			if ((v & LD_FD_TYPE) == LD_FD_LISTEN) {
 				ld_fd_set(r, LD_FD_CONN);
 				atomic_fetch_add_explicit(&accepted, 1, memory_order_relaxed);
+				if (!(v & LD_FD_ACCEPTS)) {
+					/* First accept here: a worker now, if it is one. */
+					ld_fd_or(fd, LD_FD_ACCEPTS);
+					ld_on_accept();
+				}
 			}
 			return r;
 		}
-		if (errno == EINVAL && (ld_fd_get(fd) & LD_FD_STOPPED)) {
+		if (errno == EINVAL && waits < 1000 && (v & LD_FD_TYPE) == LD_FD_LISTEN &&
+		    !(v & LD_FD_STOPPED) && ld_tree != NULL && atomic_load(&ld_tree->stop) > 0 &&
+		    atomic_load(&ld_role) == LD_ROLE_MEMBER) {
+			/*
+			 * A worker that never accepted before the drain: the
+			 * owner shut the shared socket down. Its thread stops
+			 * this process's copy; wait for it, as below.
+			 */
+			struct timespec ts = { 0, 1000 * 1000 };
+
+			ld_on_accept();
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (errno == EINVAL && waits < 1000 && (ld_fd_get(fd) & LD_FD_STOPPED)) {
 			/*
 			 * Shut down under us by the drain: the placeholder that
 			 * takes its number comes within one drain tick.
@@ -325,4 +360,20 @@ LD_EXPORT int
 accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	return ld_accept(fd, addr, alen, flags, 1);
+}
+
+/*
+ * A stopped listener's number now holds the placeholder, which the program's
+ * epoll set never saw: its EPOLL_CTL_DEL (nginx closing its listeners at a
+ * graceful stop) finds nothing. The real socket left the set by itself.
+ */
+LD_EXPORT int
+epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int r = ld_real.epoll_ctl ? ld_real.epoll_ctl(epfd, op, fd, ev)
+	    : (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+
+	if (r == -1 && errno == ENOENT && op == EPOLL_CTL_DEL && (ld_fd_get(fd) & LD_FD_STOPPED))
+		return 0;
+	return r;
 }

@@ -8,8 +8,14 @@
 struct ld_listeners {
 	int	count;		/* TCP listeners that count */
 	int	all_ports;	/* every port of LAMEDUCK_PORTS has one */
+	uint64_t seen;		/* bit i: LAMEDUCK_PORTS[i] has one */
 	uint16_t first_port;
 };
+
+/* This process holds a TCP listener that counts (it serves: a worker). */
+extern _Atomic int ld_holds_listeners;
+/* Is `seen` every port of the list (or, with no list, is count > 0)? */
+int	ld_ports_complete(uint64_t seen, int count, int nports);
 
 /*
  * Scan the process's descriptors for TCP sockets with SO_ACCEPTCONN (made with

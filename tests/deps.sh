@@ -4,19 +4,14 @@
 set -euo pipefail
 
 PKGS=(gcc make binutils libc6-dev libbsd-dev libcmocka-dev nginx-light python3 python3-yaml iproute2
-      util-linux procps libcap2-bin haproxy wrk)
+      util-linux procps libcap2-bin haproxy wrk prometheus)
 
 missing=()
 for p in "${PKGS[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[[ "$st" == "install ok installed" ]] || missing+=("$p")
 done
-((${#missing[@]} == 0)) && # The same for the system haproxy the package may start with its default config.
-if ((haproxy_was_running == 0)) && pgrep -x haproxy >/dev/null 2>&1; then
-	service haproxy stop >/dev/null 2>&1 || true
-	pkill -x haproxy 2>/dev/null || true
-fi
-exit 0
+((${#missing[@]} == 0)) && exit 0
 
 line="apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing[*]}"
 if ((EUID != 0)); then
@@ -25,26 +20,25 @@ if ((EUID != 0)); then
 	exit 1
 fi
 
-nginx_was_running=0
-pgrep -x nginx >/dev/null 2>&1 && nginx_was_running=1
-haproxy_was_running=0
-pgrep -x haproxy >/dev/null 2>&1 && haproxy_was_running=1
+# Debian's server packages start system instances (nginx on port 80,
+# haproxy, prometheus on 9090). The tests never use them: stop the ones that
+# were not running before this install.
+services=(nginx haproxy prometheus apache2)
+was_running=()
+for svc in "${services[@]}"; do
+	pgrep -x "$svc" >/dev/null 2>&1 && was_running+=("$svc")
+done
 
 echo "deps: installing ${missing[*]}" >&2
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
-# Debian's nginx package starts a system nginx on port 80. The tests never use
-# port 80 nor that instance, but stop it so it does not linger on the machine.
-if ((nginx_was_running == 0)) && pgrep -x nginx >/dev/null 2>&1; then
-	service nginx stop >/dev/null 2>&1 || true
-	if pgrep -x nginx >/dev/null 2>&1 && [[ -r /run/nginx.pid ]]; then
-		kill "$(cat /run/nginx.pid)" 2>/dev/null || true
+for svc in "${services[@]}"; do
+	[[ " ${was_running[*]} " == *" $svc "* ]] && continue
+	pgrep -x "$svc" >/dev/null 2>&1 || continue
+	service "$svc" stop >/dev/null 2>&1 || true
+	if pgrep -x "$svc" >/dev/null 2>&1 && [[ -r "/run/$svc.pid" ]]; then
+		kill "$(cat "/run/$svc.pid")" 2>/dev/null || true
 	fi
-fi
-# The same for the system haproxy the package may start with its default config.
-if ((haproxy_was_running == 0)) && pgrep -x haproxy >/dev/null 2>&1; then
-	service haproxy stop >/dev/null 2>&1 || true
-	pkill -x haproxy 2>/dev/null || true
-fi
+done
 exit 0

@@ -1,13 +1,12 @@
 """The health port: answers, limits, addresses, and the program's priority
 over it."""
-import errno
 import os
 import re
 import signal
 import socket
 import time
 
-from harness import (PY, check, connect, fail, http, listeners, now, read_all, request,
+from harness import (PROGS, PY, check, connect, fail, http, listeners, now, read_all, request,
                      try_http, wait_for)
 
 
@@ -270,7 +269,8 @@ def test_health_default_dual_stack(t):
 def test_health_cloexec(t):
     """The shim's descriptors are close-on-exec: the health socket's fdinfo
     says O_CLOEXEC, and a program that execs (without the shim) inherits
-    nothing but 0, 1 and 2."""
+    nothing but 0, 1 and 2 -- and the process tree's shared memfd, which
+    exec'd descendants map to take part (README, "Which process acts")."""
     port, hport = t.port(), t.port()
     script = (
         "import os, socket, sys\n"
@@ -297,7 +297,8 @@ def test_health_cloexec(t):
     leaked = []
     for line in p.out_lines():
         m = re.search(r"\s(\d+) -> (.*)$", line)
-        if m and int(m.group(1)) > 2 and not m.group(2).startswith("/proc/"):
+        if m and int(m.group(1)) > 2 and not m.group(2).startswith("/proc/") \
+                and not m.group(2).startswith("/memfd:lameduck-tree"):
             leaked.append("%s -> %s" % (m.group(1), m.group(2)))
     check(not leaked, "descriptors that survived exec: %s" % leaked)
     check(any(re.search(r"\s0 -> ", l) for l in p.out_lines()), "ls output unexpected: %r" % p.out_lines())
@@ -353,3 +354,75 @@ def test_health_port_taken(t):
     ls = listeners(hport)
     check(len(ls) == 1, "listeners on the health port: %r" % ls)
     check(p.alive(), "program ended: %s" % p.tail())
+
+
+def test_shim_thread_blocks_every_signal(t):
+    """The shim's thread blocks every signal (a full set through
+    pthread_sigmask: glibc keeps its internal 32 and 33 open), so it never
+    takes one meant for the program. sig_siginfo has one thread of its own."""
+    port, hport = t.port(), t.port()
+    p = t.prog("sig_siginfo", port, health=hport, DELAY="30s")
+    t.start_ready(p, hport)
+    tids = sorted(int(x) for x in os.listdir("/proc/%d/task" % p.pid))
+    others = [tid for tid in tids if tid != p.pid]
+    check(others, "no thread besides the program's own: where does the health port run?")
+    want = 0
+    for sig in list(range(1, 32)) + list(range(34, 65)):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            want |= 1 << (sig - 1)
+    for tid in others:
+        with open("/proc/%d/task/%d/status" % (p.pid, tid)) as f:
+            blk = [l for l in f.read().splitlines() if l.startswith("SigBlk:")][0].split()[1]
+        mask = int(blk, 16)
+        missing = [s for s in range(1, 65) if (want >> (s - 1)) & 1 and not (mask >> (s - 1)) & 1]
+        check(not missing, "thread %d (not the program's) leaves signals %s unblocked (SigBlk %s)" %
+              (tid, missing, blk))
+
+
+def test_first_descriptor_unchanged(t):
+    """The shim's descriptors stay out of the program's way: the first
+    descriptor the program opens has the same number as without the shim."""
+    code = "import os; print(os.open('/dev/null', os.O_RDONLY), flush=True)"
+    bare = t.spawn([PY, "-c", code], shim=False, name="bare")
+    bare.wait_exit(10)
+    hport = t.port()
+    shim = t.spawn([PY, "-c", code], health=hport, READY="start", name="shimmed")
+    shim.wait_exit(10)
+    check(bare.out_lines() and shim.out_lines() == bare.out_lines(),
+          "first descriptor %r under the shim, %r without" % (shim.out_lines(), bare.out_lines()))
+
+
+def test_no_log_when_stderr_is_socket(t):
+    """inetd-style: stderr is a socket (the client); the shim writes nothing
+    there."""
+    import subprocess
+    hport, port = t.port(), t.port()
+    a, b = socket.socketpair()
+    t.keep(a)
+    t.keep(b)
+    env = t.shim_env(hport, DELAY="300ms", LOG="debug")
+    prog = os.path.join(PROGS, "sig_siginfo")
+    child = subprocess.Popen([prog, str(port)], env=env, stdout=subprocess.PIPE, stderr=b.fileno(),
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        check(child.stdout.readline().strip() == b"ready", "sig_siginfo did not start")
+        t.wait_health(hport, 200)
+        child.send_signal(signal.SIGTERM)
+        out, _ = child.communicate(timeout=10)
+        check(child.returncode == 0, "sig_siginfo: status %s, %r" % (child.returncode, out))
+        b.close()
+        a.settimeout(1.0)
+        got = b""
+        try:
+            while True:
+                chunk = a.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            pass
+        check(got == b"", "the shim wrote to a socket on fd 2: %r" % got[:200])
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()

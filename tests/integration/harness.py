@@ -7,8 +7,8 @@ that anything left behind (a daemon, a PID-1 namespace init, a helper that
 left the group) is found in /proc and SIGKILLed when the test ends, pass or
 fail. Python stdlib only.
 """
-import errno
 import os
+import random
 import re
 import shutil
 import signal
@@ -66,21 +66,44 @@ _handed_out = set()
 _ports_lock = threading.Lock()
 
 
+def _local_port_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port):
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        addr = ("::", port)
+    except OSError:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        addr = ("0.0.0.0", port)
+    try:
+        s.bind(addr)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_port():
     """A TCP port free on every address (IPv4 and IPv6), never handed out
-    twice in one run."""
+    twice in one run, and outside the kernel's ephemeral range, so that no
+    client connection of the tests can be sitting on it."""
+    lo, hi = _local_port_range()
+    span = (20000, lo - 1) if lo > 21000 else (hi + 1, 65535) if hi < 64000 else (1024, 65535)
     with _ports_lock:
-        for _ in range(200):
-            try:
-                s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-                s.bind(("::", 0))
-            except OSError:
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.bind(("0.0.0.0", 0))
-            port = s.getsockname()[1]
-            s.close()
-            if port not in _handed_out and port != 8799:
+        for _ in range(500):
+            port = random.randint(*span)
+            if port in _handed_out or port in (80, 443, 8799):
+                continue
+            if _bindable(port):
                 _handed_out.add(port)
                 return port
     fail("no free port")
@@ -352,6 +375,10 @@ class Proc:
 
     # ---- signals and exit
     def signal(self, sig):
+        """Sends sig; returns when it was sent."""
+        if not self.alive():
+            fail("%s already ended (%s) before it could be sent %s; %s" %
+                 (self.name, self.status_text(), signal.Signals(sig).name, self.tail()))
         t = now()
         os.kill(self.pid, sig)
         return t

@@ -1,0 +1,79 @@
+/*
+ * The process tree: one lifecycle shared by the owner and every process of
+ * its tree that loads the shim. State lives in a shared mapping the owner
+ * makes before its first fork; forked children inherit it, and exec'd
+ * descendants find it through a descriptor named in __LAMEDUCK_TREE.
+ */
+#ifndef LD_TREE_H
+#define LD_TREE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LD_TREE_MAX	256
+
+enum ld_role {
+	LD_ROLE_NONE,	/* passive: off, or outside the owner's tree */
+	LD_ROLE_OWNER,	/* runs the lifecycle and the health port */
+	LD_ROLE_MEMBER,	/* in the owner's tree: a worker, a wrapped server, a helper */
+};
+
+enum ld_kind { LD_K_FREE, LD_K_MEMBER, LD_K_CONN_CHILD };
+
+struct ld_member {
+	_Atomic int	pid;
+	_Atomic int	kind;
+	_Atomic int	in_flight;
+	_Atomic int	conns;
+	_Atomic int	listeners;	/* TCP listeners that count, in this process */
+	_Atomic uint64_t ports_seen;	/* bit i: LAMEDUCK_PORTS[i] listens here */
+	_Atomic int	stopped;	/* stop generation this member has acted on */
+};
+
+struct ld_tree {
+	uint32_t	magic;
+	_Atomic int	owner;		/* the owner's pid */
+	_Atomic int	state;		/* the lifecycle's state, for members */
+	_Atomic int	stop;		/* bumped when the drain begins */
+	_Atomic uint32_t seq;		/* futex word: bumped at every change */
+	struct ld_member m[LD_TREE_MAX];
+};
+
+/* Signals the shim sends within the tree carry this in si_value. */
+#define LD_SIG_FORWARDED	0x4c44f0	/* a member passes an outside signal to the owner */
+#define LD_SIG_FROM_OWNER	0x4c44f1	/* the owner hands the delivered signal on */
+
+extern struct ld_tree *ld_tree;
+extern _Atomic int ld_role;
+
+/* Owner: make the mapping and name it for exec'd descendants. */
+int	ld_tree_create(void);
+/* Exec'd descendant: map the owner's tree if this process is in it. */
+int	ld_tree_attach(void);
+/* A slot for pid; NULL when full. */
+struct ld_member *ld_tree_join(pid_t pid, enum ld_kind kind);
+void	ld_tree_leave(pid_t pid);
+/* Tell members something changed; wait for a change (ms, -1: forever). */
+void	ld_tree_wake(void);
+void	ld_tree_wait(uint32_t seen, int ms);
+/* Async-signal-safe: pid is the owner or a member. */
+int	ld_tree_inside(pid_t pid);
+/* Alive and not a zombie. */
+int	ld_pid_alive(pid_t pid);
+
+struct ld_tree_sum {
+	int	members;	/* live members */
+	int	conn_children;	/* live children holding a connection */
+	long	in_flight;
+	long	conns;
+	int	listeners;
+	uint64_t ports_seen;
+	int	unstopped;	/* live members that have not acted on the stop yet */
+};
+/* Owner: add up the live members, freeing the slots of the dead. */
+void	ld_tree_sum(struct ld_tree_sum *s);
+/* Owner: queue sig to every live member, as if from `pid`. */
+int	ld_tree_signal_members(int sig, pid_t pid, uid_t uid);
+
+#endif
