@@ -19,7 +19,8 @@
 #include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "drain.h"
@@ -44,17 +45,40 @@ static struct {
 } stash[LD_STASH_MAX];
 static _Atomic int nstash;
 
+/*
+ * What takes a stopped listener's number: a TCP listener of the same family
+ * on a loopback port nobody knows, so it never becomes readable and looks
+ * like what the program had (gunicorn unlinks AF_UNIX listeners by name).
+ */
 static int
-placeholder(int nonblock)
+placeholder(int like, int nonblock)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd;
 
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(like, (struct sockaddr *)&ss, &len) == -1)
+		ss.ss_family = AF_INET;
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		memset(s6, 0, sizeof(*s6));
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_loopback;
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		memset(s4, 0, sizeof(*s4));
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*s4);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd == -1)
 		return -1;
-	/* An abstract name picked by the kernel; nobody connects to it. */
-	if (ld_real.bind(fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) == -1 ||
-	    ld_real.listen(fd, 1) == -1) {
+	if (ld_real.bind(fd, (struct sockaddr *)&ss, len) == -1 || ld_real.listen(fd, 1) == -1) {
 		ld_close(fd);
 		return -1;
 	}
@@ -69,7 +93,7 @@ swap_out(int i)
 	if (stopped[i].priv < 0)
 		return;
 	cloexec = ld_real.fcntl(fd, F_GETFD) & FD_CLOEXEC;
-	ph = placeholder(stopped[i].nonblock);
+	ph = placeholder(stopped[i].priv, stopped[i].nonblock);
 	if (ph >= 0) {
 		ld_dup3(ph, fd, cloexec ? O_CLOEXEC : 0);
 		ld_close(ph);
@@ -92,10 +116,14 @@ stash_left(int listener)
 static int
 take_queue(int fd, int priv)
 {
-	int n = 0, c, slot;
+	int n = 0, c, slot, fl = ld_real.fcntl(priv, F_GETFL);
 
-	/* The program no longer accepts from this socket: its mode is ours to set. */
-	(void)ld_real.fcntl(priv, F_SETFL, ld_real.fcntl(priv, F_GETFL) | O_NONBLOCK);
+	/*
+	 * The mode belongs to the socket's open file, which other processes
+	 * of the tree share: set it only while taking the queue (their
+	 * accept() wrappers wait out an EAGAIN meanwhile).
+	 */
+	(void)ld_real.fcntl(priv, F_SETFL, fl | O_NONBLOCK);
 	while ((slot = atomic_load(&nstash)) < LD_STASH_MAX &&
 	    (c = ld_real.accept4(priv, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
 		stash[slot].listener = fd;
@@ -103,6 +131,7 @@ take_queue(int fd, int priv)
 		atomic_store(&nstash, slot + 1);
 		n++;
 	}
+	(void)ld_real.fcntl(priv, F_SETFL, fl);
 	return n;
 }
 

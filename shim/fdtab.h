@@ -17,6 +17,7 @@
 #define LD_FD_MADE	0x08	/* listener: made by this process (listen()), not inherited */
 #define LD_FD_STOPPED	0x10	/* listener: stopped by the drain */
 #define LD_FD_ACCEPTS	0x20	/* listener: this process accepts from it (not just holds it) */
+#define LD_FD_NBLOCK	0x40	/* listener: the program accepts without blocking */
 #define LD_FD_OWN	0x80	/* the shim's own: close() pretends, dup2() moves it first */
 
 uint8_t	ld_fd_get(int fd);

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <time.h>
@@ -283,6 +284,17 @@ ld_accepted_total(void)
 	return atomic_load(&accepted);
 }
 
+/* During a drain, on a listener the program accepts from in blocking mode. */
+static int
+stopping(int fd)
+{
+	uint8_t v = ld_fd_get(fd);
+
+	if ((v & LD_FD_TYPE) != LD_FD_LISTEN || (v & LD_FD_NBLOCK) || !(v & LD_FD_ACCEPTS))
+		return 0;
+	return (v & LD_FD_STOPPED) || (ld_tree != NULL && atomic_load(&ld_tree->stop) > 0);
+}
+
 /* A connection from a stopped listener's queue, as accept4 would have made it. */
 static int
 hand_over(int c, struct sockaddr *addr, socklen_t *alen, int flags)
@@ -316,11 +328,24 @@ ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 				atomic_fetch_add_explicit(&accepted, 1, memory_order_relaxed);
 				if (!(v & LD_FD_ACCEPTS)) {
 					/* First accept here: a worker now, if it is one. */
-					ld_fd_or(fd, LD_FD_ACCEPTS);
+					int nb = ld_real.fcntl(fd, F_GETFL) & O_NONBLOCK;
+
+					ld_fd_or(fd, LD_FD_ACCEPTS | (nb ? LD_FD_NBLOCK : 0));
 					ld_on_accept();
 				}
 			}
 			return r;
+		}
+		if (errno == EAGAIN && waits < 1000 && stopping(fd)) {
+			/*
+			 * Another process of the tree is taking the shared
+			 * queue, with the socket briefly non-blocking: a
+			 * program that accepts blocking waits, as it would.
+			 */
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+			(void)poll(&pfd, 1, 10);
+			continue;
 		}
 		if (errno == EINVAL && waits < 1000 && (v & LD_FD_TYPE) == LD_FD_LISTEN &&
 		    !(v & LD_FD_STOPPED) && ld_tree != NULL && atomic_load(&ld_tree->stop) > 0 &&
