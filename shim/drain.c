@@ -176,9 +176,15 @@ ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
 	for (int i = 0; i < kn.n && nstopped < LD_MAX_STOPPED; i++) {
 		int fd = fds[i], k = nstopped;
 		uint8_t v = ld_fd_get(fd);
-		/* Not in the table: made with raw system calls here (Go). */
-		int made = (v & LD_FD_MADE) || (v & LD_FD_TYPE) != LD_FD_LISTEN;
-		int accepts = (v & LD_FD_ACCEPTS) || (v & LD_FD_TYPE) != LD_FD_LISTEN;
+		/*
+		 * Not in the table: made and accepted from with raw system
+		 * calls (Go). Shut down, it would make Go's Serve() return an
+		 * error that most programs treat as fatal; taking its number
+		 * instead parks its accept loop, and the socket closes with
+		 * its last reference.
+		 */
+		int made = (v & LD_FD_MADE) != 0;
+		int accepts = (v & LD_FD_ACCEPTS) != 0;
 
 		if (v & LD_FD_STOPPED)
 			continue;

@@ -310,7 +310,7 @@ begin_drain(long long now)
 	ld_info("draining: stopped accepting on %d listener%s%s, %d queued connection%s "
 	    "handed to the program; %ld request%s in flight, %ld connection%s open (timeout %s)",
 	    st.listeners, st.listeners == 1 ? "" : "s",
-	    st.inherited ? " (inherited ones only in this process)" : "",
+	    st.inherited ? " (not made here: only in this process)" : "",
 	    st.queued, st.queued == 1 ? "" : "s", T.in_flight, T.in_flight == 1 ? "" : "s",
 	    T.connections, T.connections == 1 ? "" : "s", d);
 }
