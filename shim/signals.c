@@ -392,9 +392,9 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	return ld_sigaction(sig, act, old);
 }
 
-/* glibc's signal(): BSD semantics, SA_RESTART unless siginterrupt said otherwise. */
+/* signal() and its relatives: an action built as glibc builds it. */
 static sighandler_t
-bsd_install(int sig, sighandler_t handler)
+install(int sig, sighandler_t handler, int flags, int mask_self)
 {
 	struct sigaction act, old;
 
@@ -405,11 +405,21 @@ bsd_install(int sig, sighandler_t handler)
 	memset(&act, 0, sizeof(act));
 	act.sa_handler = handler;
 	sigemptyset(&act.sa_mask);
-	sigaddset(&act.sa_mask, sig);
-	act.sa_flags = sig < LD_NSIG && (atomic_load(&S.intr) & bit(sig)) ? 0 : SA_RESTART;
+	if (mask_self)
+		sigaddset(&act.sa_mask, sig);
+	act.sa_flags = flags;
 	if (ld_sigaction(sig, &act, &old) == -1)
 		return SIG_ERR;
 	return old.sa_handler;
+}
+
+/* glibc's signal(): BSD semantics, SA_RESTART unless siginterrupt said otherwise. */
+static sighandler_t
+bsd_install(int sig, sighandler_t handler)
+{
+	int intr = sig > 0 && sig < LD_NSIG && (atomic_load(&S.intr) & bit(sig));
+
+	return install(sig, handler, intr ? 0 : SA_RESTART, 1);
 }
 
 LD_EXPORT sighandler_t
@@ -435,19 +445,7 @@ ssignal(int sig, sighandler_t handler)
 static sighandler_t
 sysv_install(int sig, sighandler_t handler)
 {
-	struct sigaction act, old;
-
-	if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
-		errno = EINVAL;
-		return SIG_ERR;
-	}
-	memset(&act, 0, sizeof(act));
-	act.sa_handler = handler;
-	sigemptyset(&act.sa_mask);
-	act.sa_flags = SA_RESETHAND | SA_NODEFER;
-	if (ld_sigaction(sig, &act, &old) == -1)
-		return SIG_ERR;
-	return old.sa_handler;
+	return install(sig, handler, SA_RESETHAND | SA_NODEFER, 0);
 }
 
 LD_EXPORT sighandler_t
