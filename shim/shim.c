@@ -425,6 +425,24 @@ read_signals(int tag)
 	}
 }
 
+/* A signal a worker wrote into the tree (see forward() in signals.c). */
+static void
+take_forwarded(void)
+{
+	struct ld_caught c;
+
+	if (ld_tree == NULL || atomic_load(&ld_tree->fwd_pending) != 2)
+		return;
+	c.signo = atomic_load(&ld_tree->fwd_sig);
+	c.pid = atomic_load(&ld_tree->fwd_pid);
+	c.uid = atomic_load(&ld_tree->fwd_uid);
+	c.code = SI_QUEUE;
+	c.value = LD_SIG_FORWARDED;
+	atomic_store(&ld_tree->fwd_pending, 0);
+	if (c.signo > 0 && c.signo < LD_NSIG)
+		on_signal(&c);
+}
+
 /* ---- the health port's answers ---- */
 
 static void __attribute__((format(printf, 4, 5)))
@@ -589,6 +607,7 @@ ld_main(void *arg)
 
 				(void)!read(ld_own(LD_OWN_EVENT), &v, sizeof(v));
 				T.next_scan = now;
+				take_forwarded();
 			} else if (tag == TAG_HEALTH)
 				ld_health_accept(now);
 			else if (tag >= LD_TAG_CLIENT)
@@ -749,8 +768,9 @@ open_health(void)
 static void
 close_owner_fds(void)
 {
+	/* The eventfd stays: a forked worker wakes the owner through it. */
 	static const enum ld_own owner_only[] = { LD_OWN_CLAIM, LD_OWN_EPOLL, LD_OWN_SIGFD,
-		LD_OWN_CATCH_R, LD_OWN_CATCH_W, LD_OWN_EVENT };
+		LD_OWN_CATCH_R, LD_OWN_CATCH_W };
 
 	ld_health_close_all();
 	for (size_t i = 0; i < sizeof(owner_only) / sizeof(owner_only[0]); i++)
@@ -830,6 +850,7 @@ promote(void)
 	}
 	if (fd >= 0)
 		ld_own_set(LD_OWN_CLAIM, fd);
+	ld_own_close(LD_OWN_EVENT);	/* the gone owner's */
 	if (owner_start() == -1)
 		return;
 	atomic_store(&ld_tree->owner, getpid());

@@ -188,6 +188,31 @@ pass_now(int sig, const struct ld_caught *c)
 	(void)queue_to(getpid(), sig, c, c->code == SI_QUEUE ? c->value : 0);
 }
 
+/*
+ * Pass an outside signal to the owner. A forked worker still holds the
+ * owner's eventfd and writes the signal into the shared tree: workers often
+ * run as another user (nginx's), who may not signal the owner. An exec'd
+ * member queues it.
+ */
+static int
+forward(int owner, int sig, const struct ld_caught *c)
+{
+	uint64_t one = 1;
+	int ev = ld_own(LD_OWN_EVENT), zero = 0;
+
+	if (ev >= 0) {
+		/* The copies of one group kill: the first one is enough. */
+		if (atomic_compare_exchange_strong(&ld_tree->fwd_pending, &zero, 1)) {
+			atomic_store(&ld_tree->fwd_sig, sig);
+			atomic_store(&ld_tree->fwd_pid, c->pid);
+			atomic_store(&ld_tree->fwd_uid, c->uid);
+			atomic_store(&ld_tree->fwd_pending, 2);
+		}
+		return syscall(SYS_write, ev, &one, sizeof(one)) == sizeof(one) ? 0 : -1;
+	}
+	return queue_to(owner, sig, c, LD_SIG_FORWARDED);
+}
+
 /* A member decides at once, in the handler: there may be no thread of ours. */
 static void
 member_signal(int sig, const struct ld_caught *c)
@@ -203,7 +228,7 @@ member_signal(int sig, const struct ld_caught *c)
 	if (owner > 0 && owner != getpid() && ld_holds_listeners &&
 	    !(c->code == SI_QUEUE && c->value == LD_SIG_FROM_OWNER) &&
 	    c->pid != getpid() && c->pid != getppid() && !ld_tree_inside(c->pid) &&
-	    queue_to(owner, sig, c, LD_SIG_FORWARDED) == 0)
+	    forward(owner, sig, c) == 0)
 		return;
 	pass_now(sig, c);
 }

@@ -85,7 +85,8 @@ each_listener(int skip, int (*fn)(int fd, uint16_t port, void *arg), void *arg)
 
 		if (errstr != NULL || fd == dirfd(dir) || fd == skip)
 			continue;
-		if ((ld_fd_get(fd) & LD_FD_OWN) || tcp_listener_port(fd, &port) == -1)
+		/* Ours, or a placeholder where a stopped listener was. */
+		if ((ld_fd_get(fd) & (LD_FD_OWN | LD_FD_STOPPED)) || tcp_listener_port(fd, &port) == -1)
 			continue;
 		if (fn(fd, port, arg))
 			break;

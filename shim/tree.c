@@ -100,6 +100,19 @@ ld_tree_attach(void)
 	return 0;
 }
 
+static struct ld_member *
+take_slot(struct ld_member *m, enum ld_kind kind)
+{
+	atomic_store(&m->in_flight, 0);
+	atomic_store(&m->conns, 0);
+	atomic_store(&m->listeners, 0);
+	atomic_store(&m->ports_seen, 0);
+	atomic_store(&m->stopped, 0);
+	atomic_store(&m->kind, kind);
+	ld_tree_wake();
+	return m;
+}
+
 struct ld_member *
 ld_tree_join(pid_t pid, enum ld_kind kind)
 {
@@ -111,16 +124,20 @@ ld_tree_join(pid_t pid, enum ld_kind kind)
 
 		if (atomic_load(&m->pid) == pid && atomic_load(&m->kind) == (int)kind)
 			return m;
-		if (!atomic_compare_exchange_strong(&m->pid, &free_, pid))
-			continue;
-		atomic_store(&m->in_flight, 0);
-		atomic_store(&m->conns, 0);
-		atomic_store(&m->listeners, 0);
-		atomic_store(&m->ports_seen, 0);
-		atomic_store(&m->stopped, 0);
-		atomic_store(&m->kind, kind);
-		ld_tree_wake();
-		return m;
+		if (atomic_compare_exchange_strong(&m->pid, &free_, pid))
+			return take_slot(m, kind);
+	}
+	/*
+	 * Full: processes that ended without leaving (a fork-per-connection
+	 * server's children) still hold slots. Reclaim one.
+	 */
+	for (int i = 0; i < LD_TREE_MAX; i++) {
+		struct ld_member *m = &ld_tree->m[i];
+		int old = atomic_load(&m->pid);
+
+		if (old != 0 && !ld_pid_alive(old) &&
+		    atomic_compare_exchange_strong(&m->pid, &old, pid))
+			return take_slot(m, kind);
 	}
 	return NULL;
 }

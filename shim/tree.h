@@ -37,6 +37,11 @@ struct ld_tree {
 	_Atomic int	state;		/* the lifecycle's state, for members */
 	_Atomic int	stop;		/* bumped when the drain begins */
 	_Atomic uint32_t seq;		/* futex word: bumped at every change */
+	/* An outside signal a worker could not queue to the owner (another uid). */
+	_Atomic int	fwd_pending;
+	_Atomic int	fwd_sig;
+	_Atomic int	fwd_pid;
+	_Atomic uint32_t fwd_uid;
 	struct ld_member m[LD_TREE_MAX];
 };
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PKGS=(gcc make binutils libc6-dev libbsd-dev libcmocka-dev nginx-light python3 python3-yaml iproute2
-      util-linux procps libcap2-bin haproxy wrk prometheus golang-go)
+      util-linux procps libcap2-bin haproxy wrk prometheus golang-go apache2 gunicorn
+      busybox)
 
 missing=()
 for p in "${PKGS[@]}"; do

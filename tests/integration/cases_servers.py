@@ -1,6 +1,7 @@
 """Real servers under the shim: Python's http.server, nginx, PID 1, exec
 chains, processes beside the tree, bad configuration, readiness rules."""
 import os
+import re
 import signal
 import time
 
@@ -258,6 +259,9 @@ def nginx(t, deliver, want_sig):
     check(got, "nginx never logged receiving %s: %r" % (signal.Signals(want_sig).name, p.err_lines()[-10:]))
     check(any("from %d" % t.runner_pid in l for l in got),
           "nginx logged %r: expected the original sender, pid %d" % (got[0], t.runner_pid))
+    # The shim's work on the listeners must not trouble nginx's own shutdown.
+    bad = [l for l in p.err_lines() if re.search(r"\[(alert|crit|emerg|error)\]", l)]
+    check(not bad, "nginx logged errors: %r" % bad[:5])
 
 
 def test_nginx_deliver_quit(t):

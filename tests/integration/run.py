@@ -66,8 +66,7 @@ def run_one(name, token):
         ok, reason = False, "%s: %s" % (type(e).__name__, e)
         diag += traceback.format_exc().rstrip().splitlines()
     finally:
-        if not ok:
-            diag += ctx.diagnostics()
+        diag += ctx.diagnostics()    # shown on failure, or with -v
         try:
             left = ctx.cleanup()
         except Exception as e:
