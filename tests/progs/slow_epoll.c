@@ -4,16 +4,9 @@
  * arrived (without blocking the loop, so many are served at once).
  * usage: slow_epoll PORT DELAY_MS
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "http.h"
 
 #define MAXC 4096
 
@@ -26,15 +19,6 @@ struct conn {
 };
 
 static struct conn conns[MAXC];
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 drop(int ep, int fd)
@@ -77,35 +61,26 @@ check_request(int fd)
 	c->close_after = strstr(c->buf, "Connection: close") != NULL ||
 	    strstr(c->buf, "HTTP/1.0") != NULL;
 	*end = '\r';
-	c->due = now_ms() + atoi(getenv("SLOW_MS") ? getenv("SLOW_MS") : "0");
+	c->due = prog_now_ms() + atoi(getenv("SLOW_MS") ? getenv("SLOW_MS") : "0");
 }
 
 int
 main(int argc, char **argv)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct epoll_event ev = { .events = EPOLLIN }, evs[64];
-	int s, ep, one = 1;
+	int s, ep;
 
 	if (argc != 3)
 		return 2;
 	setenv("SLOW_MS", argv[2], 1);
 	alarm(300);
-	s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sin.sin_port = htons((unsigned short)atoi(argv[1]));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(s, (struct sockaddr *)&sin, sizeof(sin)) == -1 || listen(s, 1024) == -1) {
-		perror("bind/listen");
-		return 1;
-	}
+	s = http_listen_loopback(argv[1], SOCK_NONBLOCK, 1024);
 	ep = epoll_create1(0);
 	ev.data.fd = s;
 	epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
-	printf("ready\n");
-	fflush(stdout);
+	prog_ready();
 	for (;;) {
-		long long now = now_ms(), next = -1;
+		long long now = prog_now_ms(), next = -1;
 		int n;
 
 		for (int fd = 0; fd < MAXC; fd++)
@@ -157,7 +132,7 @@ main(int argc, char **argv)
 				break;
 			}
 		}
-		now = now_ms();
+		now = prog_now_ms();
 		for (int fd = 0; fd < MAXC; fd++)
 			if (conns[fd].used && conns[fd].due && conns[fd].due <= now) {
 				answer(ep, fd);
