@@ -35,7 +35,7 @@ $(BUILD)/lameduck: shim/launcher.c shim/config.c shim/config.h shim/shim.h shim/
 	$(CC) $(CFLAGS) -DLD_LIBDIR='"$(PREFIX)/lib"' -o $@ shim/launcher.c shim/config.c \
 	    -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic
 
-$(BUILD)/progs/%: tests/progs/%.c
+$(BUILD)/progs/%: tests/progs/%.c tests/progs/progs.h tests/progs/http.h
 	@mkdir -p $(BUILD)/progs
 	$(CC) $(CFLAGS) -pthread -o $@ $< 
 
@@ -79,3 +79,87 @@ clean:
 
 .PHONY: all deps unit integration check-abi test bench install clean
 include demo/Makefile.inc
+
+# ---------------------------------------------------------------------------
+# Sanitizers and fuzzing (issue 6): `make sanitize`, `make fuzz`, `make fuzz-ci`.
+# ASan+UBSan builds and the fuzzers use clang: one runtime holds both
+# sanitizers and writes their reports to the files tests/sanitize/ scans
+# (gcc's libubsan ignores log_path next to libasan), and libFuzzer comes with
+# it. clang's -Wcast-align warns on every target (gcc's only where alignment
+# is strict), so it is off there; UBSan checks alignment at run time. TSan
+# uses $(CC), whose runtime the shim and the test program then share.
+SAN_CC		?= clang
+SAN_DIR		:= $(BUILD)/asan
+SAN_FLAGS	:= -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN_WARN	:= -Wno-cast-align
+SAN_RUNTIME	= $(shell $(SAN_CC) -print-file-name=libclang_rt.asan-$(shell uname -m).so)
+SAN_UNITS	:= $(patsubst tests/unit/%.c,$(SAN_DIR)/unit/%,$(wildcard tests/unit/*.c))
+TSAN_DIR	:= $(BUILD)/tsan
+TSAN_FLAGS	:= -fsanitize=thread -fno-omit-frame-pointer
+FUZZ_DIR	:= $(BUILD)/fuzz
+FUZZ_FLAGS	:= -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		   -fno-omit-frame-pointer
+FUZZ_TARGETS	:= http config signals
+FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_SECONDS	?= 60
+FUZZ_CI_SECONDS	?= 10
+
+# The shim with ASan+UBSan; its runtime is a dynamic dependency here only,
+# preloaded first (tests/sanitize/integration.sh).
+$(SAN_DIR)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
+	@mkdir -p $(@D)
+	$(SAN_CC) $(SHIM_CFLAGS) $(SAN_WARN) $(SAN_FLAGS) -shared-libsan \
+	    -Wl,-rpath,$(dir $(SAN_RUNTIME)) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
+
+$(SAN_DIR)/unit/%: tests/unit/%.c $(UNIT_DEPS) $(SHIM_HDR) Makefile
+	@mkdir -p $(@D)
+	$(SAN_CC) $(CFLAGS) $(SAN_WARN) $(SAN_FLAGS) -fno-sanitize-recover=all -Ishim \
+	    -o $@ $< $(UNIT_DEPS) -lcmocka -lbsd
+
+$(TSAN_DIR)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS) $(TSAN_FLAGS) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
+
+$(TSAN_DIR)/lifecycle: tests/sanitize/lifecycle.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(TSAN_FLAGS) -pthread -o $@ $< -ldl
+
+# The same program built plainly, for valgrind under the normal shim.
+$(BUILD)/sanitize/lifecycle: tests/sanitize/lifecycle.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -pthread -o $@ $<
+
+$(FUZZ_DIR)/fuzz_http: tests/fuzz/fuzz_http.c shim/http.c shim/http.h Makefile
+	@mkdir -p $(@D)
+	$(SAN_CC) $(CFLAGS) $(SAN_WARN) $(FUZZ_FLAGS) -Ishim -o $@ $< shim/http.c
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c shim/config.c shim/config.h Makefile
+	@mkdir -p $(@D)
+	$(SAN_CC) $(CFLAGS) $(SAN_WARN) $(FUZZ_FLAGS) -Ishim -o $@ $< shim/config.c -lbsd
+
+sanitize-unit: $(SAN_UNITS)
+	@set -e; for t in $(SAN_UNITS); do echo "== $$t (ASan+UBSan)"; $$t; done
+
+sanitize-integration: all $(SAN_DIR)/liblameduck.so
+	tests/sanitize/integration.sh $(SAN_DIR)/liblameduck.so $(SAN_RUNTIME) -j 2
+
+sanitize-tsan: $(TSAN_DIR)/liblameduck.so $(TSAN_DIR)/lifecycle
+	tests/sanitize/lifecycle.sh tsan $(TSAN_DIR)/lifecycle $(TSAN_DIR)/liblameduck.so
+
+sanitize-valgrind: $(BUILD)/liblameduck.so $(UNITS) $(BUILD)/sanitize/lifecycle
+	@set -e; for t in $(UNITS); do echo "== $$t (valgrind)"; \
+	    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	    --show-leak-kinds=definite $$t; done
+	tests/sanitize/lifecycle.sh valgrind $(BUILD)/sanitize/lifecycle $(BUILD)/liblameduck.so
+
+# Every check of issue 6; `make -k sanitize` runs them all even when one fails.
+sanitize: deps
+	$(MAKE) sanitize-unit sanitize-integration sanitize-tsan sanitize-valgrind fuzz-ci
+
+fuzz: $(FUZZ_BINS)
+	FUZZ_DIR=$(FUZZ_DIR) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci: $(FUZZ_BINS)
+	FUZZ_DIR=$(FUZZ_DIR) tests/fuzz/run.sh $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
+
+.PHONY: sanitize sanitize-unit sanitize-integration sanitize-tsan sanitize-valgrind fuzz fuzz-ci

@@ -36,7 +36,7 @@ static inline void ld_fd_wrote(int fd);
 /* The shim's own descriptors, each in a slot that follows it when it moves. */
 enum ld_own {
 	LD_OWN_CLAIM, LD_OWN_EPOLL, LD_OWN_SIGFD, LD_OWN_CATCH_R, LD_OWN_CATCH_W,
-	LD_OWN_EVENT, LD_OWN_LOG, LD_OWN_HEALTH, LD_OWN_TREE, LD_OWN_CLIENT0,
+	LD_OWN_EVENT, LD_OWN_LOG, LD_OWN_HEALTH, LD_OWN_TREE, LD_OWN_PROCFD, LD_OWN_CLIENT0,
 	LD_OWN_MAX = LD_OWN_CLIENT0 + 64
 };
 

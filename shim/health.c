@@ -20,7 +20,8 @@
 #include "sockets.h"
 
 struct client {
-	int		closing;	/* answered with close: discard until EOF */
+	int		closing;
+	size_t		discarded;	/* bytes thrown away after a final answer */	/* answered with close: discard until EOF */
 	long long	deadline;
 	size_t		len;
 	char		buf[LD_HTTP_MAX_REQUEST];
@@ -82,6 +83,7 @@ drop(struct client *c)
 	ld_own_close(LD_OWN_CLIENT0 + (int)(c - clients));
 	c->len = 0;
 	c->closing = 0;
+	c->discarded = 0;
 }
 
 void
@@ -103,13 +105,22 @@ ld_health_accept(long long now)
 				break;
 			}
 		if (c == NULL) {
-			ld_close(fd);	/* full: refused at once */
-			continue;
+			/*
+			 * Full. Refusing the newcomer would let 64 idle
+			 * connections keep every probe out: the client that has
+			 * waited longest for its request goes instead.
+			 */
+			c = &clients[0];
+			for (int i = 1; i < LD_HEALTH_MAX_CLIENTS; i++)
+				if (clients[i].deadline < c->deadline)
+					c = &clients[i];
+			drop(c);
 		}
 		fd = ld_own_hide(fd);
 		ld_own_set(LD_OWN_CLIENT0 + (int)(c - clients), fd);
 		c->len = 0;
 		c->closing = 0;
+		c->discarded = 0;
 		c->deadline = now + LD_HEALTH_TIMEOUT_MS;
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.u64 = LD_TAG_CLIENT + (uint64_t)(c - clients);
@@ -233,8 +244,12 @@ ld_health_event(int slot, uint32_t events, long long now)
 	c = &clients[slot];
 	(void)events;	/* errors and hang-ups show up as recv() results */
 	for (;;) {
-		char sink[512];
+		char sink[4096];
 
+		if (c->closing && c->discarded > LD_HEALTH_DISCARD_MAX) {
+			drop(c);	/* it keeps sending after a final answer */
+			return;
+		}
 		if (c->closing)
 			n = recv(CFD(c), sink, sizeof(sink), MSG_DONTWAIT);
 		else if (c->len < sizeof(c->buf))
@@ -251,7 +266,9 @@ ld_health_event(int slot, uint32_t events, long long now)
 			drop(c);
 			return;
 		}
-		if (!c->closing) {
+		if (c->closing)
+			c->discarded += (size_t)n;
+		else {
 			c->len += (size_t)n;
 			serve(c, now);
 			if (CFD(c) < 0)

@@ -9,6 +9,7 @@
 #define LD_HEALTH_MAX_CLIENTS	64
 #define LD_HEALTH_TIMEOUT_MS	2000
 #define LD_TAG_CLIENT		100	/* epoll tags LD_TAG_CLIENT + slot */
+#define LD_HEALTH_DISCARD_MAX	(64 * 1024)	/* read after a final answer, at most */
 
 /* Bind and listen; fills desc with the address. Returns the fd, or -1 with errno. */
 int	ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen);

@@ -770,7 +770,7 @@ close_owner_fds(void)
 {
 	/* The eventfd stays: a forked worker wakes the owner through it. */
 	static const enum ld_own owner_only[] = { LD_OWN_CLAIM, LD_OWN_EPOLL, LD_OWN_SIGFD,
-		LD_OWN_CATCH_R, LD_OWN_CATCH_W };
+		LD_OWN_CATCH_R, LD_OWN_CATCH_W, LD_OWN_PROCFD };
 
 	ld_health_close_all();
 	for (size_t i = 0; i < sizeof(owner_only) / sizeof(owner_only[0]); i++)
@@ -788,8 +788,10 @@ after_fork_child(void)
 {
 	int role = atomic_load(&ld_role);
 
+	ld_sig_after_fork();
 	if (role == LD_ROLE_NONE)
 		return;
+	ld_own_close(LD_OWN_PROCFD);	/* its parent's /proc/PID/fd */
 	atomic_store(&T.member_thread, 0);
 	if (role == LD_ROLE_OWNER)
 		close_owner_fds();
@@ -916,7 +918,7 @@ member_init(void)
 		ld_sig_release();
 		return;
 	}
-	pthread_atfork(NULL, NULL, after_fork_child);
+	pthread_atfork(ld_sig_before_fork, ld_sig_after_fork, after_fork_child);
 	if (ld_holds_listeners)
 		start_member_thread();
 }
@@ -959,7 +961,7 @@ ld_init(void)
 		ld_sig_release();
 		return;
 	}
-	pthread_atfork(NULL, NULL, after_fork_child);
+	pthread_atfork(ld_sig_before_fork, ld_sig_after_fork, after_fork_child);
 	if (start_thread(ld_main) != 0) {
 		atomic_store(&ld_role, LD_ROLE_NONE);
 		ld_sig_release();

@@ -64,6 +64,7 @@ static struct {
 	atomic_flag	lock[LD_NSIG];
 	_Atomic uint64_t intr;		/* siginterrupt(sig, 1) */
 	_Atomic uint64_t waited;	/* sigwait* or signalfd wait for these */
+	atomic_flag	sigfd_lock;
 	struct {
 		_Atomic int	fd;
 		sigset_t	mask;
@@ -143,6 +144,49 @@ unlock_sig(int sig, const sigset_t *saved)
 {
 	atomic_flag_clear_explicit(&S.lock[sig], memory_order_release);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, _NSIG / 8);
+}
+
+/* Every lame-duck signal's flag, in order, with one mask saved. */
+static void
+lock_all(sigset_t *saved)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, saved, _NSIG / 8);
+	for (int sig = 1; sig < LD_NSIG; sig++)
+		if (ld_sigset_has(S.owned, sig))
+			while (atomic_flag_test_and_set_explicit(&S.lock[sig], memory_order_acquire))
+				sched_yield();
+}
+
+static void
+unlock_all(const sigset_t *saved)
+{
+	for (int sig = LD_NSIG - 1; sig > 0; sig--)
+		if (ld_sigset_has(S.owned, sig))
+			atomic_flag_clear_explicit(&S.lock[sig], memory_order_release);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, _NSIG / 8);
+}
+
+/*
+ * fork() copies the flags and the kernel's actions: taken around it, no
+ * child starts with a flag held by a thread it does not have, nor with the
+ * kernel's actions halfway through a release. glibc runs these handlers
+ * one fork at a time.
+ */
+static sigset_t fork_saved;
+
+void
+ld_sig_before_fork(void)
+{
+	lock_all(&fork_saved);
+}
+
+void
+ld_sig_after_fork(void)
+{
+	unlock_all(&fork_saved);
 }
 
 /* Keep the action as the kernel would, so that queries read it back alike. */
@@ -279,46 +323,64 @@ ld_sig_take(uint64_t signals)
 	return 0;
 }
 
+/* The signalfd table's masks are written by program threads: one flag guards them. */
+static void
+sigfd_lock(sigset_t *saved)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, saved, _NSIG / 8);
+	while (atomic_flag_test_and_set_explicit(&S.sigfd_lock, memory_order_acquire))
+		sched_yield();
+}
+
+static void
+sigfd_unlock(const sigset_t *saved)
+{
+	atomic_flag_clear_explicit(&S.sigfd_lock, memory_order_release);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, saved, NULL, _NSIG / 8);
+}
+
 static void
 rearm_signalfds(void)
 {
+	sigset_t saved;
+
+	sigfd_lock(&saved);
 	for (int i = 0; i < LD_MAX_SIGFD; i++) {
 		int fd = atomic_load(&S.sigfd[i].fd);
 
 		if (fd >= 0)
 			(void)real_signalfd(fd, &S.sigfd[i].mask, 0);
 	}
+	sigfd_unlock(&saved);
 }
 
 void
 ld_sig_release(void)
 {
-	sigset_t saved[LD_NSIG];
+	sigset_t saved;
 
 	if (!atomic_load(&S.taken))
 		return;
 	/* All at once, so that no sigaction lands in the table after its release. */
-	for (int sig = 1; sig < LD_NSIG; sig++)
-		if (ld_sigset_has(S.owned, sig))
-			lock_sig(sig, &saved[sig]);
+	lock_all(&saved);
 	for (int sig = 1; sig < LD_NSIG; sig++)
 		if (ld_sigset_has(S.owned, sig))
 			(void)real_sigaction(sig, &S.prog[sig], NULL);
 	atomic_store(&S.taken, 0);
-	for (int sig = LD_NSIG - 1; sig > 0; sig--)
-		if (ld_sigset_has(S.owned, sig))
-			unlock_sig(sig, &saved[sig]);
+	unlock_all(&saved);
 	rearm_signalfds();
 }
 
 void
 ld_sig_forget(void)
 {
-	/* A forked child: single-threaded, and a lock may have been copied held. */
+	/* A forked child, after ld_sig_after_fork(): no flag is held. */
 	if (!atomic_load(&S.taken))
 		return;
 	for (int sig = 1; sig < LD_NSIG; sig++) {
-		atomic_flag_clear(&S.lock[sig]);
 		if (ld_sigset_has(S.owned, sig))
 			(void)real_sigaction(sig, &S.prog[sig], NULL);
 	}
@@ -329,10 +391,14 @@ ld_sig_forget(void)
 void
 ld_sig_before_exec(void)
 {
+	sigset_t saved;
+
 	/* The kernel resets handlers at exec but keeps SIG_IGN: ours would hide it. */
+	lock_all(&saved);
 	for (int sig = 1; sig < LD_NSIG; sig++)
 		if (owned(sig) && S.prog[sig].sa_handler == SIG_IGN)
 			(void)real_sigaction(sig, &S.prog[sig], NULL);
+	unlock_all(&saved);
 }
 
 void
@@ -354,8 +420,19 @@ void
 {
 	struct sigaction q;
 
-	if (owned(sig))
-		return S.prog[sig].sa_handler;
+	if (owned(sig)) {
+		void (*h)(int) = SIG_DFL;
+		sigset_t saved;
+		int mine;
+
+		/* A program thread may be storing a new action right now. */
+		lock_sig(sig, &saved);
+		if ((mine = owned(sig)))
+			h = S.prog[sig].sa_handler;
+		unlock_sig(sig, &saved);
+		if (mine)
+			return h;
+	}
 	if (real_sigaction(sig, NULL, &q) == -1)
 		return SIG_DFL;
 	return q.sa_handler;
@@ -638,8 +715,10 @@ sigwait(const sigset_t *set, int *sig)
 static void
 track_signalfd(int fd, const sigset_t *mask)
 {
+	sigset_t saved;
 	int slot = -1;
 
+	sigfd_lock(&saved);
 	for (int i = 0; i < LD_MAX_SIGFD; i++) {
 		int cur = atomic_load(&S.sigfd[i].fd);
 
@@ -650,10 +729,12 @@ track_signalfd(int fd, const sigset_t *mask)
 		if (cur == -1 && slot == -1)
 			slot = i;
 	}
-	if (slot == -1)
-		return;		/* more signalfds than we track: documented limit */
-	S.sigfd[slot].mask = *mask;
-	atomic_store(&S.sigfd[slot].fd, fd);
+	/* More signalfds than we track: a documented limit. */
+	if (slot != -1) {
+		S.sigfd[slot].mask = *mask;
+		atomic_store(&S.sigfd[slot].fd, fd);
+	}
+	sigfd_unlock(&saved);
 }
 
 LD_EXPORT int

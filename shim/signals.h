@@ -29,6 +29,9 @@ void	(*ld_sig_disposition(int sig))(int);
 int	ld_sig_waited(int sig);
 /* Queue sig to the process as if `from` had just sent it. */
 int	ld_sig_queue(int sig, const struct ld_caught *from);
+/* Around fork(): the table's flags and the kernel's actions stay consistent. */
+void	ld_sig_before_fork(void);
+void	ld_sig_after_fork(void);
 /* In a forked child that stays passive: give the program its actions back. */
 void	ld_sig_forget(void);
 /* Before exec: make the kernel's dispositions the program's (SIG_IGN survives exec). */

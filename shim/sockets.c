@@ -6,7 +6,6 @@
  * scan happen at once.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -69,29 +68,65 @@ counts(uint16_t port, const uint16_t *ports, int nports)
 	return 0;
 }
 
+/*
+ * /proc/self/fd, opened once per process and kept at a high number:
+ * opendir() at every scan would take the lowest free descriptor, the one
+ * the program's next open() expects.
+ */
+static int
+procfd_dir(void)
+{
+	static pid_t opened_by;
+	int fd = ld_own(LD_OWN_PROCFD);
+
+	if (fd >= 0 && opened_by == getpid())
+		return fd;
+	ld_own_close(LD_OWN_PROCFD);	/* a forked child's copy is its parent's */
+	fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	fd = ld_own_hide(fd);
+	ld_own_set(LD_OWN_PROCFD, fd);
+	opened_by = getpid();
+	return fd;
+}
+
+struct dirent64_raw {
+	uint64_t	d_ino;
+	int64_t		d_off;
+	unsigned short	d_reclen;
+	unsigned char	d_type;
+	char		d_name[];
+};
+
 /* Calls fn for every TCP listener of the process but `skip`; stops when fn returns 1. */
 static void
 each_listener(int skip, int (*fn)(int fd, uint16_t port, void *arg), void *arg)
 {
-	struct dirent *d;
-	DIR *dir;
+	char buf[4096] __attribute__((aligned(8)));
+	int dfd = procfd_dir();
+	long n;
 
-	if ((dir = opendir("/proc/self/fd")) == NULL)
+	if (dfd < 0 || lseek(dfd, 0, SEEK_SET) == -1)
 		return;
-	while ((d = readdir(dir)) != NULL) {
-		const char *errstr;
-		uint16_t port;
-		int fd = (int)strtonum(d->d_name, 0, INT32_MAX, &errstr);
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
+			const char *errstr;
+			uint16_t port;
+			int fd = (int)strtonum(d->d_name, 0, INT32_MAX, &errstr);
 
-		if (errstr != NULL || fd == dirfd(dir) || fd == skip)
-			continue;
-		/* Ours, or a placeholder where a stopped listener was. */
-		if ((ld_fd_get(fd) & (LD_FD_OWN | LD_FD_STOPPED)) || tcp_listener_port(fd, &port) == -1)
-			continue;
-		if (fn(fd, port, arg))
-			break;
+			off += d->d_reclen;
+			if (errstr != NULL || fd == dfd || fd == skip)
+				continue;
+			/* Ours, or a placeholder where a stopped listener was. */
+			if ((ld_fd_get(fd) & (LD_FD_OWN | LD_FD_STOPPED)) ||
+			    tcp_listener_port(fd, &port) == -1)
+				continue;
+			if (fn(fd, port, arg))
+				return;
+		}
 	}
-	closedir(dir);
 }
 
 struct scan {

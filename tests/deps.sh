@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(gcc make binutils libc6-dev libbsd-dev libcmocka-dev nginx-light python3 python3-yaml iproute2
       util-linux procps libcap2-bin haproxy wrk prometheus golang-go apache2 gunicorn
-      busybox)
+      busybox clang libclang-rt-14-dev llvm valgrind)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -22,6 +22,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.path.join(ROOT, "build")
 # LDTEST_SHIM: test another build of the shim (a sanitizer build, an installed copy).
 SHIM = os.path.abspath(os.environ.get("LDTEST_SHIM") or os.path.join(BUILD, "liblameduck.so"))
+# LDTEST_PRELOAD_FIRST: a library put before the shim in LD_PRELOAD (the ASan
+# runtime, which must come first when an ASan shim goes into a foreign program).
+PRELOAD = ":".join(filter(None, [os.environ.get("LDTEST_PRELOAD_FIRST"), SHIM]))
 PROGS = os.path.join(BUILD, "progs")
 PY = "/usr/bin/python3"		# never a pyenv shim (a bash script that execs)
 TOKEN_VAR = "LDTEST_TOKEN"
@@ -452,7 +455,7 @@ class Ctx:
         127.0.0.1:port), an address string, or None for LAMEDUCK_HEALTH unset.
         Keyword arguments: DELAY="1s" -> LAMEDUCK_DELAY=1s."""
         env = self.base_env()
-        env["LD_PRELOAD"] = SHIM
+        env["LD_PRELOAD"] = PRELOAD
         if health is not None:
             env["LAMEDUCK_HEALTH"] = ("127.0.0.1:%d" % health) if isinstance(health, int) else health
         for k, v in lameduck.items():
