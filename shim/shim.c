@@ -48,6 +48,7 @@ enum { TAG_SIGFD = 1, TAG_CATCH, TAG_EVENT, TAG_HEALTH };
 
 #define LD_SCAN_MS	100	/* while starting: look for listeners made without listen() */
 #define LD_DRAIN_CHECK_MS 10	/* how often the drain looks at what is in flight */
+#define LD_SAME_KILL_MS	500	/* a worker's copy of a group kill may overtake ours by this */
 
 struct ld_config ld_cfg;
 
@@ -377,6 +378,20 @@ on_signal(const struct ld_caught *c)
 		ld_debug("SIG%s from pid %d, passed on by a worker: already under way",
 		    signame(c->signo), c->pid);
 		return;
+	}
+	if (c->code != SI_QUEUE || c->value != LD_SIG_FORWARDED) {
+		if (T.first.value == LD_SIG_FORWARDED && T.first.pid == c->pid &&
+		    T.first.signo == c->signo && prev == LD_ST_LAMEDUCK &&
+		    now - T.lc.entered_ms[LD_ST_LAMEDUCK] < LD_SAME_KILL_MS) {
+			/*
+			 * A worker's copy of a group kill overtook ours: this
+			 * is the same kill, not an impatient second one.
+			 */
+			T.first = *c;
+			ld_debug("SIG%s from pid %d: the same kill a worker passed on",
+			    signame(c->signo), c->pid);
+			return;
+		}
 	}
 	if (prev == LD_ST_DELIVERED) {
 		/* Caught just before the release: the program's now. */
