@@ -89,7 +89,7 @@ drop(struct client *c)
 void
 ld_health_accept(long long now)
 {
-	for (int n = 0; n < 256; n++) {
+	for (int n = 0; n < LD_HEALTH_MAX_CLIENTS; n++) {
 		struct epoll_event ev;
 		struct client *c = NULL;
 		int lfd = ld_own(LD_OWN_HEALTH), fd;
@@ -106,9 +106,12 @@ ld_health_accept(long long now)
 			}
 		if (c == NULL) {
 			/*
-			 * Full. Refusing the newcomer would let 64 idle
-			 * connections keep every probe out: the client that has
-			 * waited longest for its request goes instead.
+			 * Full. Refusing every newcomer would let 64 idle
+			 * connections keep the probes out: the client that has
+			 * waited longest for its request goes instead. (Each
+			 * client is read as soon as it is accepted, so a probe
+			 * whose request came with its connection is answered
+			 * before any newcomer can push it out.)
 			 */
 			c = &clients[0];
 			for (int i = 1; i < LD_HEALTH_MAX_CLIENTS; i++)
@@ -126,6 +129,8 @@ ld_health_accept(long long now)
 		ev.data.u64 = LD_TAG_CLIENT + (uint64_t)(c - clients);
 		if (epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, fd, &ev) == -1)
 			drop(c);
+		else
+			ld_health_event((int)(c - clients), EPOLLIN, now);
 	}
 }
 
