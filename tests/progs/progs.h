@@ -135,4 +135,22 @@ prog_signum(const char *name)
 	return (int)prog_num(name, 1, 64, "signal");
 }
 
+/* nginx's master style: sig blocked, a plain handler for when it is let in. */
+static inline void
+prog_block_and_handle(int sig, void (*handler)(int))
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		prog_fail("sigprocmask: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, NULL) == -1)
+		prog_fail("sigaction: %s", strerror(errno));
+}
+
 #endif

@@ -23,20 +23,11 @@ handler(int sig)
 int
 main(int argc, char **argv)
 {
-	struct sigaction sa;
-	sigset_t set, empty, pend;
+	sigset_t empty, pend;
 	int at_delivery, pending;
 
 	prog_start(argc, argv);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
-		prog_fail("sigprocmask: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = handler;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) == -1)
-		prog_fail("sigaction: %s", strerror(errno));
+	prog_block_and_handle(SIGTERM, handler);
 	(void)prog_listen(argv[1]);
 	prog_ready();
 
