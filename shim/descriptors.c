@@ -13,6 +13,7 @@
 
 #include "fdtab.h"
 #include "real.h"
+#include "signals.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC	(1U << 2)
@@ -37,6 +38,8 @@ close(int fd)
 
 	if (v & LD_FD_OWN)
 		return 0;
+	if ((v & LD_FD_TYPE) == LD_FD_SIGFD)
+		ld_sig_untrack_signalfd(fd);
 	/* Forget first: once closed, the number may be reused at once. */
 	if (v)
 		ld_fd_set(fd, 0);
@@ -98,6 +101,11 @@ static void
 copy_entry(int from, int to)
 {
 	uint8_t v = ld_fd_get(from) & (uint8_t)~LD_FD_OWN;
+
+	if ((ld_fd_get(to) & LD_FD_TYPE) == LD_FD_SIGFD)
+		ld_sig_untrack_signalfd(to);	/* dup2 over a tracked signalfd */
+	if ((v & LD_FD_TYPE) == LD_FD_SIGFD)
+		v = 0;		/* one number tracked per signalfd */
 
 	ld_fd_set(to, v);
 }

@@ -92,6 +92,12 @@ swap_out(int i)
 
 	if (stopped[i].priv < 0)
 		return;
+	if (!(ld_fd_get(fd) & LD_FD_STOPPED)) {
+		/* The program closed it meanwhile: the number may be another's now. */
+		ld_close(stopped[i].priv);
+		stopped[i].priv = -1;
+		return;
+	}
 	cloexec = ld_real.fcntl(fd, F_GETFD) & FD_CLOEXEC;
 	ph = placeholder(stopped[i].priv, stopped[i].nonblock);
 	if (ph >= 0) {
@@ -237,7 +243,14 @@ static void
 count_one(int fd, uint8_t v, void *arg)
 {
 	long *n = arg;
-	int q = 0;
+	int q = 0, type = 0;
+	socklen_t len = sizeof(type);
+
+	/* Closed behind our back (fclose() closes inside libc): forget it. */
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 || type != SOCK_STREAM) {
+		ld_fd_set(fd, 0);
+		return;
+	}
 
 	if ((v & LD_FD_READ) ||
 	    (ioctl(fd, SIOCINQ, &q) == 0 && q > 0) ||
@@ -263,12 +276,39 @@ ld_drain_in_flight(long *connections)
 	return n[0] + left;
 }
 
+/* Queued connections nobody took: close them, so their clients hear of it. */
+static void
+close_stash(void)
+{
+	int n = atomic_load(&nstash);
+
+	for (int i = 0; i < n; i++) {
+		int c = atomic_exchange(&stash[i].conn, -1);
+
+		if (c >= 0)
+			ld_close(c);
+	}
+}
+
 void
 ld_drain_end(void)
 {
 	ld_drain_shutdown_deferred();
 	for (int i = 0; i < nstopped; i++)
 		swap_out(i);
+	close_stash();
+}
+
+void
+ld_drain_after_fork(void)
+{
+	/* The parent's: a child must neither hand them out nor keep them open. */
+	close_stash();
+	atomic_store(&nstash, 0);
+	for (int i = 0; i < nstopped; i++)
+		if (stopped[i].priv >= 0)
+			ld_close(stopped[i].priv);
+	nstopped = 0;
 }
 
 int

@@ -24,6 +24,8 @@ long	ld_drain_in_flight(long *connections);
 /* Before delivery: every listener is swapped out, whatever is left in its queue. */
 void	ld_drain_end(void);
 
+/* In a forked child (async-signal-safe): drop the parent's drain state. */
+void	ld_drain_after_fork(void);
 /* accept() on a stopped listener: a connection from its queue, or -1. */
 int	ld_drain_take(int listener);
 

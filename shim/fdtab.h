@@ -13,6 +13,7 @@
 #define LD_FD_NONE	0x00
 #define LD_FD_LISTEN	0x01	/* a TCP listener that counts (LAMEDUCK_PORTS) */
 #define LD_FD_CONN	0x02	/* accepted from a listener that counts */
+#define LD_FD_SIGFD	0x03	/* a signalfd the shim re-arms at delivery */
 #define LD_FD_READ	0x04	/* conn: the program read since it last wrote */
 #define LD_FD_MADE	0x08	/* listener: made by this process (listen()), not inherited */
 #define LD_FD_STOPPED	0x10	/* listener: stopped by the drain */

@@ -665,6 +665,13 @@ member_main(void *arg)
 		uint32_t seq = atomic_load(&ld_tree->seq);
 		int state = atomic_load(&ld_tree->state), stop = atomic_load(&ld_tree->stop);
 
+		if (atomic_load(&ld_role) == LD_ROLE_OWNER) {
+			/* Promoted (a daemon's survivor): the owner's thread does it all now. */
+			ld_tree_leave(getpid());
+			atomic_store(&T.member_thread, 0);
+			return NULL;
+		}
+
 		if (state == LD_ST_STARTING) {
 			struct ld_listeners l;
 
@@ -803,19 +810,22 @@ after_fork_child(void)
 {
 	int role = atomic_load(&ld_role);
 
-	ld_sig_after_fork();
-	if (role == LD_ROLE_NONE)
-		return;
-	ld_own_close(LD_OWN_PROCFD);	/* its parent's /proc/PID/fd */
-	atomic_store(&T.member_thread, 0);
-	if (role == LD_ROLE_OWNER)
-		close_owner_fds();
-	if (ld_tree == NULL) {
-		atomic_store(&ld_role, LD_ROLE_NONE);
-		ld_sig_forget();
-		return;
+	/*
+	 * Every signal is still blocked (ld_sig_before_fork): settle the role
+	 * and the descriptors first, so that no signal meets a child that
+	 * still takes itself for the owner.
+	 */
+	if (role != LD_ROLE_NONE) {
+		ld_own_close(LD_OWN_PROCFD);	/* its parent's /proc/PID/fd */
+		atomic_store(&T.member_thread, 0);
+		if (role == LD_ROLE_OWNER)
+			close_owner_fds();
+		ld_drain_after_fork();
+		atomic_store(&ld_role, ld_tree != NULL ? LD_ROLE_MEMBER : LD_ROLE_NONE);
 	}
-	atomic_store(&ld_role, LD_ROLE_MEMBER);
+	ld_sig_after_fork();
+	if (role != LD_ROLE_NONE && ld_tree == NULL)
+		ld_sig_forget();
 }
 
 static void

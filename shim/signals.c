@@ -40,6 +40,7 @@
 #include "fdtab.h"
 #include "real.h"
 #include "signals.h"
+#include "lifecycle.h"
 #include "sockets.h"
 #include "tree.h"
 
@@ -181,11 +182,14 @@ void
 ld_sig_before_fork(void)
 {
 	lock_all(&fork_saved);
+	while (atomic_flag_test_and_set_explicit(&S.sigfd_lock, memory_order_acquire))
+		sched_yield();
 }
 
 void
 ld_sig_after_fork(void)
 {
+	atomic_flag_clear_explicit(&S.sigfd_lock, memory_order_release);
 	unlock_all(&fork_saved);
 }
 
@@ -270,6 +274,8 @@ member_signal(int sig, const struct ld_caught *c)
 	 * or to a helper: it passes at once.
 	 */
 	if (owner > 0 && owner != getpid() && ld_holds_listeners &&
+	    atomic_load(&ld_tree->state) != LD_ST_DELIVERED &&
+	    (syscall(SYS_kill, owner, 0) == 0 || errno == EPERM) &&
 	    !(c->code == SI_QUEUE && c->value == LD_SIG_FROM_OWNER) &&
 	    c->pid != getpid() && c->pid != getppid() && !ld_tree_inside(c->pid) &&
 	    forward(owner, sig, c) == 0)
@@ -729,11 +735,35 @@ track_signalfd(int fd, const sigset_t *mask)
 		if (cur == -1 && slot == -1)
 			slot = i;
 	}
-	/* More signalfds than we track: a documented limit. */
 	if (slot != -1) {
 		S.sigfd[slot].mask = *mask;
 		atomic_store(&S.sigfd[slot].fd, fd);
+		ld_fd_set(fd, LD_FD_SIGFD);
 	}
+	sigfd_unlock(&saved);
+}
+
+static int
+sigfd_room(int fd)
+{
+	for (int i = 0; i < LD_MAX_SIGFD; i++) {
+		int cur = atomic_load(&S.sigfd[i].fd);
+
+		if (cur == -1 || cur == fd)
+			return 1;
+	}
+	return 0;
+}
+
+void
+ld_sig_untrack_signalfd(int fd)
+{
+	sigset_t saved;
+
+	sigfd_lock(&saved);
+	for (int i = 0; i < LD_MAX_SIGFD; i++)
+		if (atomic_load(&S.sigfd[i].fd) == fd)
+			atomic_store(&S.sigfd[i].fd, -1);
 	sigfd_unlock(&saved);
 }
 
@@ -744,7 +774,8 @@ signalfd(int fd, const sigset_t *mask, int flags)
 	uint64_t mine;
 	int r;
 
-	if (!atomic_load(&S.taken) || (mine = owned_in(mask)) == 0)
+	/* Untracked (table full), it must keep its signals: it would never get them. */
+	if (!atomic_load(&S.taken) || (mine = owned_in(mask)) == 0 || !sigfd_room(fd))
 		return real_signalfd(fd, mask, flags);
 	rest = *mask;
 	without_owned(&rest);

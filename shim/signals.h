@@ -32,6 +32,8 @@ int	ld_sig_queue(int sig, const struct ld_caught *from);
 /* Around fork(): the table's flags and the kernel's actions stay consistent. */
 void	ld_sig_before_fork(void);
 void	ld_sig_after_fork(void);
+/* A tracked signalfd's number is closed or reused by the program. */
+void	ld_sig_untrack_signalfd(int fd);
 /* In a forked child that stays passive: give the program its actions back. */
 void	ld_sig_forget(void);
 /* Before exec: make the kernel's dispositions the program's (SIG_IGN survives exec). */

@@ -347,6 +347,8 @@ hand_over(int c, struct sockaddr *addr, socklen_t *alen, int flags)
 static int
 ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 {
+	int saved = errno;
+
 	/* Bounded: a stop that never comes must not hold the program here. */
 	for (int waits = 0;; waits++) {
 		uint8_t v = ld_fd_get(fd);
@@ -354,8 +356,10 @@ ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 
 		if (v & LD_FD_STOPPED) {
 			r = ld_drain_take(fd);
-			if (r >= 0)
+			if (r >= 0) {
+				errno = saved;
 				return hand_over(r, addr, alen, flags);
+			}
 		}
 		r = four ? ld_real.accept4(fd, addr, alen, flags) : ld_real.accept(fd, addr, alen);
 		if (r >= 0) {
@@ -370,6 +374,7 @@ ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 					ld_on_accept();
 				}
 			}
+			errno = saved;
 			return r;
 		}
 		if (errno == EAGAIN && waits < 1000 && stopping(fd)) {
@@ -431,10 +436,13 @@ accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 LD_EXPORT int
 epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
+	int saved = errno;
 	int r = ld_real.epoll_ctl ? ld_real.epoll_ctl(epfd, op, fd, ev)
 	    : (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
 
-	if (r == -1 && errno == ENOENT && op == EPOLL_CTL_DEL && (ld_fd_get(fd) & LD_FD_STOPPED))
+	if (r == -1 && errno == ENOENT && op == EPOLL_CTL_DEL && (ld_fd_get(fd) & LD_FD_STOPPED)) {
+		errno = saved;
 		return 0;
+	}
 	return r;
 }

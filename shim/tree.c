@@ -217,7 +217,7 @@ ld_tree_sum(struct ld_tree_sum *s)
 		struct ld_member *m = &ld_tree->m[i];
 		int pid = atomic_load(&m->pid), kind = atomic_load(&m->kind);
 
-		if (pid == 0 || kind == LD_K_FREE)
+		if (pid == 0 || kind == LD_K_FREE || pid == getpid())
 			continue;
 		if (!ld_pid_alive(pid)) {
 			atomic_store(&m->kind, LD_K_FREE);
