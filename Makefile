@@ -133,7 +133,7 @@ $(FUZZ_DIR)/fuzz_http: tests/fuzz/fuzz_http.c shim/http.c shim/http.h Makefile
 	@mkdir -p $(@D)
 	$(SAN_CC) $(CFLAGS) $(SAN_WARN) $(FUZZ_FLAGS) -Ishim -o $@ $< shim/http.c
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c shim/config.c shim/config.h Makefile
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/rules.h shim/config.c shim/config.h Makefile
 	@mkdir -p $(@D)
 	$(SAN_CC) $(CFLAGS) $(SAN_WARN) $(FUZZ_FLAGS) -Ishim -o $@ $< shim/config.c -lbsd
 

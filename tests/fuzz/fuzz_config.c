@@ -32,7 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#define FUZZ_NAME "fuzz_config"
+#include "rules.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -52,19 +53,6 @@ struct env {
 	int	 asked[NVARS];
 	int	 last;		/* index of the last name asked */
 };
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-broken(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "fuzz_config: property violated: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
 
 static const char *
 get(const char *name, void *ctx)
@@ -139,25 +127,6 @@ accepted(int i, const char *v, uint64_t signals)
 	default:
 		return word_index(v, formats) >= 0;
 	}
-}
-
-/* The README's rule, written out again rather than asked of the shim. */
-static int
-allowed(int sig)
-{
-	switch (sig) {
-	case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE:
-	case SIGTRAP: case SIGSYS:
-		return 0;
-	}
-	return sig >= 1 && sig < LD_NSIG && !(sig > 31 && sig < SIGRTMIN);
-}
-
-static int
-deliverable(int sig)
-{
-	return sig >= 1 && sig < LD_NSIG && sig != SIGKILL && sig != SIGSTOP &&
-	    !(sig > 31 && (sig < SIGRTMIN || sig > SIGRTMAX));
 }
 
 static void

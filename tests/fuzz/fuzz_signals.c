@@ -30,44 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#define FUZZ_NAME "fuzz_signals"
+#include "rules.h"
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define ITEM_MAX	16	/* the loader reads list items into char[16] */
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-broken(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "fuzz_signals: property violated: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
-
-/* The README's rule, written out again rather than asked of the shim. */
-static int
-allowed(int sig)
-{
-	switch (sig) {
-	case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE:
-	case SIGTRAP: case SIGSYS:
-		return 0;
-	}
-	return sig >= 1 && sig < LD_NSIG && !(sig > 31 && sig < SIGRTMIN);
-}
-
-static int
-deliverable(int sig)
-{
-	return sig >= 1 && sig < LD_NSIG && sig != SIGKILL && sig != SIGSTOP &&
-	    !(sig > 31 && (sig < SIGRTMIN || sig > SIGRTMAX));
-}
 
 /* ld_signal_name into an exact heap block of len bytes: a prefix of full. */
 static void
