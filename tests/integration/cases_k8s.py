@@ -188,29 +188,3 @@ def test_k8s_dockerfile(t):
     srcs = [a for c in pod.get("initContainers") or []
             for a in (c.get("command") or []) + (c.get("args") or []) if "liblameduck.so" in a]
     check(dest in srcs, "the image holds %s, the init container copies %r" % (dest, srcs))
-
-
-if __name__ == "__main__":
-    # python3 tests/integration/test_k8s.py: these tests alone, without run.py.
-    import sys
-    import time
-    import traceback
-    import harness
-
-    failed = 0
-    for name, fn in [(k, v) for k, v in list(globals().items()) if k.startswith("test_")]:
-        ctx = harness.Ctx(name, "%d-%s" % (os.getpid(), name))
-        t0 = time.monotonic()
-        try:
-            fn(ctx)
-            print("PASS %s (%.1fs)" % (name, time.monotonic() - t0))
-        except Exception as e:
-            failed += 1
-            print("FAIL %s: %s" % (name, e))
-            if not isinstance(e, harness.TestFailure):
-                traceback.print_exc()
-        finally:
-            ctx.cleanup()
-        for n in ctx.notes:
-            print("    note: " + n)
-    sys.exit(1 if failed else 0)

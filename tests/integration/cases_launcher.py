@@ -12,7 +12,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
 from harness import BUILD, PY, ROOT, SHIM, check
 
@@ -472,32 +471,3 @@ test_launcher_real_go_refused.timeout = 600
 
 
 # ---------------------------------------------------------------- standalone
-
-if __name__ == "__main__":
-    # python3 tests/integration/test_launcher.py [FILTER ...]: these tests
-    # alone, one after another, without run.py.
-    import sys
-    import traceback
-    import harness
-
-    failed = 0
-    for name, fn in [(k, v) for k, v in list(globals().items()) if k.startswith("test_")]:
-        if len(sys.argv) > 1 and not any(a in name for a in sys.argv[1:]):
-            continue
-        ctx = harness.Ctx(name, "%d-%s" % (os.getpid(), name))
-        t0 = time.monotonic()
-        try:
-            fn(ctx)
-            print("PASS %s (%.1fs)" % (name, time.monotonic() - t0))
-        except Exception as e:
-            failed += 1
-            print("FAIL %s: %s" % (name, e))
-            if not isinstance(e, harness.TestFailure):
-                traceback.print_exc()
-            for line in ctx.diagnostics():
-                print("    " + line)
-        finally:
-            ctx.cleanup()
-        for n in ctx.notes:
-            print("    note: " + n)
-    sys.exit(1 if failed else 0)
