@@ -324,13 +324,7 @@ act(enum ld_action a, long long now)
 		begin_drain(now);
 		/* Nothing in flight: no reason to wait a tick. */
 		if (T.in_flight == 0)
-			if ((T.lc.state == LD_ST_DRAINING || T.awaiting) && now >= T.next_drain_check) {
-			T.in_flight = in_flight_all(now);
-			T.next_drain_check = now + LD_DRAIN_CHECK_MS;
-		}
-		act(ld_lc_tick(&T.lc, now, T.in_flight), now);
-		if (T.awaiting)
-			await_members(now);
+			act(ld_lc_tick(&T.lc, now, 0), now);
 		break;
 	case LD_ACT_DELIVER:
 		if (T.lc.state == LD_ST_DRAINING) {
