@@ -63,6 +63,11 @@ test: deps
 	$(MAKE) check-abi
 	$(MAKE) integration
 
+# The compatibility matrix alone, then its table (README, "Compatibility").
+matrix: deps all
+	python3 tests/integration/run.py -j 2 -v matrix_
+	python3 tests/integration/matrix.py
+
 bench: deps all
 	python3 tests/bench.py
 
@@ -77,7 +82,7 @@ install: $(BUILD)/liblameduck.so $(BUILD)/lameduck
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit integration check-abi test bench install clean
+.PHONY: all deps unit integration check-abi test matrix bench install clean
 include demo/Makefile.inc
 
 # ---------------------------------------------------------------------------
