@@ -10,9 +10,15 @@ CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 $(WARN) -D_GNU_SOURCE
 SHIM_CFLAGS := $(CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	   -fno-strict-aliasing -pthread
-# libbsd and libmd are linked in statically so that libc.so.6 is the only
-# NEEDED library: the shim is copied into images that lack libbsd.
-SHIM_LIBS := -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic -ldl
+# libbsd and libmd are linked in statically, so that libc.so.6 is the only
+# NEEDED library: the shim is copied into images that lack libbsd. On glibc
+# before 2.34, dlsym and pthread_create live in libdl.so.2 and
+# libpthread.so.0, which the shim finds or loads itself (shim/real.c).
+# shim/glibc-compat.h, forced into the glibc builds (SHIM_GLIBC), binds the
+# symbols that moved to versions every glibc since the minimum exports
+# (README, "Minimum glibc"; tests/check-abi.sh checks).
+SHIM_LIBS := -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic
+SHIM_GLIBC := -include shim/glibc-compat.h
 SHIM_LDFLAGS := -shared -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined \
 	   -Wl,--exclude-libs,ALL
 
@@ -27,7 +33,7 @@ all: $(BUILD)/liblameduck.so $(LAUNCHER) $(PROGS)
 
 $(BUILD)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
 	@mkdir -p $(BUILD)
-	$(CC) $(SHIM_CFLAGS) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
+	$(CC) $(SHIM_CFLAGS) $(SHIM_GLIBC) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
 
 # The launcher shares the shim's parser, so a value it accepts the shim accepts.
 $(BUILD)/lameduck: shim/launcher.c shim/config.c shim/config.h shim/shim.h shim/lifecycle.h Makefile
@@ -59,6 +65,7 @@ check-abi: $(BUILD)/liblameduck.so
 
 test: deps
 	$(MAKE) all
+	$(MAKE) musl
 	$(MAKE) unit
 	$(MAKE) check-abi
 	$(MAKE) integration
@@ -113,7 +120,7 @@ FUZZ_CI_SECONDS	?= 10
 # preloaded first (tests/sanitize/integration.sh).
 $(SAN_DIR)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
 	@mkdir -p $(@D)
-	$(SAN_CC) $(SHIM_CFLAGS) $(SAN_WARN) $(SAN_FLAGS) -shared-libsan \
+	$(SAN_CC) $(SHIM_CFLAGS) $(SHIM_GLIBC) $(SAN_WARN) $(SAN_FLAGS) -shared-libsan \
 	    -Wl,-rpath,$(dir $(SAN_RUNTIME)) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
 
 $(SAN_DIR)/unit/%: tests/unit/%.c $(UNIT_DEPS) $(SHIM_HDR) Makefile
@@ -123,7 +130,7 @@ $(SAN_DIR)/unit/%: tests/unit/%.c $(UNIT_DEPS) $(SHIM_HDR) Makefile
 
 $(TSAN_DIR)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(SHIM_CFLAGS) $(TSAN_FLAGS) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
+	$(CC) $(SHIM_CFLAGS) $(SHIM_GLIBC) $(TSAN_FLAGS) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
 
 $(TSAN_DIR)/lifecycle: tests/sanitize/lifecycle.c Makefile
 	@mkdir -p $(@D)
@@ -168,3 +175,29 @@ fuzz-ci: $(FUZZ_BINS)
 	FUZZ_DIR=$(FUZZ_DIR) tests/fuzz/run.sh $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
 
 .PHONY: sanitize sanitize-unit sanitize-integration sanitize-tsan sanitize-valgrind fuzz fuzz-ci
+
+# ---------------------------------------------------------------------------
+# musl build (issue 6): `make musl` builds build/musl/liblameduck.so with
+# musl-gcc (Debian's musl-tools), for Alpine and other musl images, and test
+# programs linked with musl for tests/integration/cases_musl.py. `all` does
+# not need musl-gcc; `make test` runs this too. There is no libbsd for musl:
+# shim/compat.c stands in for strtonum (musl has strlcpy). musl's libc.so
+# holds dlsym and pthreads, so it is the only NEEDED library.
+MUSL_CC		?= musl-gcc
+MUSL_DIR	:= $(BUILD)/musl
+MUSL_PROG_NAMES	:= slow_threads slow_epoll iterative closeall sig_siginfo sig_suspend \
+		   sig_waitinfo sig_signalfd storm_fork
+MUSL_PROGS	:= $(patsubst %,$(MUSL_DIR)/progs/%,$(MUSL_PROG_NAMES))
+
+$(MUSL_DIR)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) shim/musl.map Makefile
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(SHIM_CFLAGS) $(SHIM_LDFLAGS) -Wl,--version-script=shim/musl.map \
+	    -o $@ $(SHIM_SRC)
+
+$(MUSL_DIR)/progs/%: tests/progs/%.c tests/progs/progs.h tests/progs/http.h
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(CFLAGS) -pthread -o $@ $<
+
+musl: $(MUSL_DIR)/liblameduck.so $(MUSL_PROGS)
+
+.PHONY: musl

@@ -24,8 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <bsd/stdlib.h>
-#include <bsd/string.h>
+#include "compat.h"
 
 #include "config.h"
 
@@ -518,7 +517,11 @@ signal_list(const char *s, uint64_t *set, const struct ld_err *e)
 		if (!ld_signal_allowed(sig))
 			return fail(e, p, n, "can not be a lame-duck signal "
 			    "(not KILL, STOP, SEGV, BUS, ILL, FPE, TRAP, SYS, "
+#ifdef __GLIBC__
 			    "32, 33)");
+#else
+			    "32, 33, 34)");	/* musl keeps 32-34: SIGRTMIN is 35 */
+#endif
 		if (ld_sigset_has(acc, sig))
 			return fail(e, p, n, "repeats %s",
 			    ld_signal_name(sig, name, sizeof(name)));

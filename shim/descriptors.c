@@ -179,6 +179,8 @@ fcntl(int fd, int cmd, ...)
 	return r;
 }
 
+/* glibc's name for fcntl in programs built with _FILE_OFFSET_BITS=64; musl has none. */
+#ifdef __GLIBC__
 int fcntl64(int, int, ...);
 LD_EXPORT int
 fcntl64(int fd, int cmd, ...)
@@ -191,3 +193,4 @@ fcntl64(int fd, int cmd, ...)
 	va_end(ap);
 	return fcntl(fd, cmd, arg);
 }
+#endif

@@ -6,18 +6,26 @@
  * the program's next accept() calls), then shuts it down, so new connection
  * attempts are refused at once (RST) and threads blocked in accept() wake.
  * A shut-down listener polls readable forever, which would spin an event
- * loop, so once its queue is handed over an idle, listening AF_UNIX socket
- * takes its descriptor number: poll() never finds that readable, a blocking
- * accept() parks on it, and the real socket leaves every epoll set when its
- * last reference goes. A listener this process did not make (socket
+ * loop, so once its queue is handed over an idle listener on a loopback
+ * port nobody knows takes its descriptor number: poll() never finds that
+ * readable, a blocking accept() parks on it, and the real socket leaves
+ * every epoll set when its last reference goes. A listener this process did not make (socket
  * activation, a hand-over to a successor) is never shut down: this process
  * only stops accepting on it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
 #include <linux/sockios.h>
+#else
+#define SIOCINQ		FIONREAD	/* <linux/sockios.h>: musl-gcc has no kernel headers */
+#define SIOCOUTQ	TIOCOUTQ
+#endif
 #include <stdatomic.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -85,27 +93,136 @@ placeholder(int like, int nonblock)
 	return fd;
 }
 
+/*
+ * The inodes of every placeholder made here, so that accept() knows one
+ * (ld_drain_placeholder). Kept across fork: a child shares its parent's.
+ */
+static _Atomic unsigned long ph_inos[LD_MAX_STOPPED];
+static _Atomic int nph;
+
 static void
-swap_out(int i)
+remember_placeholder(int ph)
+{
+	struct stat st;
+	int n = atomic_load(&nph);
+
+	if (ld_fstat(ph, &st) == -1)
+		return;
+	if (n == LD_MAX_STOPPED)
+		n = 0;	/* full (a child's drains after its parent's): reuse the oldest */
+	atomic_store(&ph_inos[n], (unsigned long)st.st_ino);
+	atomic_store(&nph, n + 1);
+}
+
+int
+ld_drain_placeholder(int fd)
+{
+	struct stat st;
+	int e = errno;
+
+	if (ld_fstat(fd, &st) == -1) {
+		errno = e;
+		return 0;
+	}
+	for (int i = 0; i < LD_MAX_STOPPED; i++)
+		if (atomic_load(&ph_inos[i]) == (unsigned long)st.st_ino)
+			return 1;
+	return 0;
+}
+
+/*
+ * Rings the placeholder: one connection of ours waits in its queue, so that
+ * the program's epoll set, poll() or select() sees its number readable and
+ * calls accept(), which hands out the queue we hold for it (the accept
+ * wrappers close the doorbell itself). Bounded: loopback answers at once.
+ */
+static int
+ring(int ph)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), elen = sizeof(int);
+	struct pollfd pfd;
+	int c, err = 0, ok = 0;
+
+	if (getsockname(ph, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	c = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c < 0)
+		return -1;
+	if (connect(c, (struct sockaddr *)&ss, len) == 0 || errno == EINPROGRESS) {
+		pfd.fd = c;
+		pfd.events = POLLOUT;
+		ok = poll(&pfd, 1, 200) == 1 &&
+		    getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err == 0;
+	}
+	if (ok) {
+		/* In its queue before the program can look. */
+		pfd.fd = ph;
+		pfd.events = POLLIN;
+		ok = poll(&pfd, 1, 200) == 1;
+	}
+	ld_close(c);
+	return ok ? 0 : -1;
+}
+
+/*
+ * The placeholder takes the stopped listener's number. With ringing, it is
+ * made readable first (the program has queued connections to accept); if
+ * that fails, nothing changes and -1 tells the caller.
+ */
+static int
+swap_in(int i, int ringing)
 {
 	int fd = stopped[i].fd, ph, cloexec;
 
 	if (stopped[i].priv < 0)
-		return;
+		return 0;
 	if (!(ld_fd_get(fd) & LD_FD_STOPPED)) {
 		/* The program closed it meanwhile: the number may be another's now. */
 		ld_close(stopped[i].priv);
 		stopped[i].priv = -1;
-		return;
+		return -1;
 	}
 	cloexec = ld_real.fcntl(fd, F_GETFD) & FD_CLOEXEC;
 	ph = placeholder(stopped[i].priv, stopped[i].nonblock);
 	if (ph >= 0) {
+		remember_placeholder(ph);
+		if (ringing && ring(ph) == -1) {
+			ld_close(ph);
+			return -1;
+		}
 		ld_dup3(ph, fd, cloexec ? O_CLOEXEC : 0);
 		ld_close(ph);
 	}
 	ld_close(stopped[i].priv);
 	stopped[i].priv = -1;
+	return 0;
+}
+
+static void
+swap_out(int i)
+{
+	(void)swap_in(i, 0);
+}
+
+/*
+ * Shuts a listener down: Linux resets its queue and refuses new connection
+ * attempts. The first shutdown(SHUT_RD) only closes it, which polls as
+ * EPOLLHUP alone, and some event loops never call accept() on that
+ * (lighttpd: "strange event for server socket", in a loop, with the queue
+ * we hold for it never taken). The second one, on the closed socket, fails
+ * with ENOTCONN but marks its reading side shut, which polls as EPOLLIN |
+ * EPOLLHUP: every loop then calls accept() and gets what we hold for it,
+ * then the placeholder's EAGAIN.
+ */
+static void
+shut_listener(int priv)
+{
+	int e = errno;
+
+	(void)shutdown(priv, SHUT_RD);
+	(void)shutdown(priv, SHUT_RD);
+	errno = e;
 }
 
 static int
@@ -168,6 +285,52 @@ listening(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc;
 }
 
+#define LD_MAX_REGS	256
+
+/*
+ * Stops listener i and swaps the placeholder in at once, in the program's
+ * epoll sets too: its registrations under that number leave before the
+ * shutdown (a shut-down socket reports EPOLLHUP to every set that holds it,
+ * even to one that asked for no events) and the placeholder comes back in
+ * their place with the same events and data, so the program's later
+ * EPOLL_CTL_MOD and DEL on the number find it. When the registrations
+ * cannot be read (no /proc) or moving fails, the old way: the socket stays
+ * on its number (and in the sets) until its queue is handed over.
+ */
+static int
+stop_listener(int i, int take, int shut)
+{
+	struct ld_epoll_reg regs[LD_MAX_REGS];
+	int fd = stopped[i].fd, nregs, queued = 0, swapped;
+	int e = errno;
+
+	ld_epoll_hold(fd);
+	nregs = ld_epoll_regs(fd, regs, LD_MAX_REGS);
+	for (int r = 0; r < nregs; r++)
+		(void)ld_real.epoll_ctl(regs[r].epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (take)
+		queued = take_queue(fd, stopped[i].priv);
+	if (shut)
+		shut_listener(stopped[i].priv);
+	if (nregs < 0 && stash_left(fd) > 0)
+		swapped = 0;	/* the old way: a shut-down socket wakes the program */
+	else
+		swapped = swap_in(i, stash_left(fd) > 0) == 0;
+	/* Where it was: the placeholder, or (not swapped) the socket itself. */
+	if (swapped || stopped[i].priv >= 0)
+		for (int r = 0; r < nregs; r++) {
+			struct epoll_event ev;
+
+			memset(&ev, 0, sizeof(ev));
+			ev.events = regs[r].events;
+			ev.data.u64 = regs[r].data;
+			(void)ld_real.epoll_ctl(regs[r].epfd, EPOLL_CTL_ADD, fd, &ev);
+		}
+	ld_epoll_release();
+	errno = e;
+	return queued;
+}
+
 void
 ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
     struct ld_drain_start *out)
@@ -204,12 +367,13 @@ ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
 		nstopped++;
 		out->listeners++;
 		if (!listening(fd)) {
-			swap_out(k);	/* shut down already: only the number to take */
+			/* Shut down already (by another process of the tree): only the number to take. */
+			(void)stop_listener(k, 0, 0);
 			continue;
 		}
 		if (!made) {
 			out->inherited++;
-			swap_out(k);
+			(void)stop_listener(k, 0, 0);
 			continue;
 		}
 		if (!accepts && defer) {
@@ -220,11 +384,7 @@ ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
 			stopped[k].deferred = 1;
 			continue;
 		}
-		if (accepts)
-			out->queued += take_queue(fd, stopped[k].priv);
-		(void)shutdown(stopped[k].priv, SHUT_RD);
-		if (stash_left(fd) == 0)
-			swap_out(k);
+		out->queued += stop_listener(k, accepts, 1);
 	}
 }
 
@@ -234,8 +394,8 @@ ld_drain_shutdown_deferred(void)
 	for (int i = 0; i < nstopped; i++)
 		if (stopped[i].deferred && stopped[i].priv >= 0) {
 			stopped[i].deferred = 0;
-			(void)shutdown(stopped[i].priv, SHUT_RD);
-			swap_out(i);
+			(void)stop_listener(i, 0, 1);
+			swap_out(i);	/* even if the program closed it meanwhile */
 		}
 }
 
@@ -303,6 +463,7 @@ void
 ld_drain_after_fork(void)
 {
 	/* The parent's: a child must neither hand them out nor keep them open. */
+	ld_epoll_after_fork();
 	close_stash();
 	atomic_store(&nstash, 0);
 	for (int i = 0; i < nstopped; i++)

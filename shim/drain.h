@@ -28,5 +28,7 @@ void	ld_drain_end(void);
 void	ld_drain_after_fork(void);
 /* accept() on a stopped listener: a connection from its queue, or -1. */
 int	ld_drain_take(int listener);
+/* Does fd hold a placeholder (whose connections are doorbells, never the program's)? */
+int	ld_drain_placeholder(int fd);
 
 #endif

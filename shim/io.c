@@ -13,7 +13,10 @@
 #include "fdtab.h"
 #include "real.h"
 
+/* glibc's _FORTIFY_SOURCE entry points; musl has none (nor __chk_fail). */
+#ifdef __GLIBC__
 extern void __chk_fail(void) __attribute__((noreturn));
+#endif
 
 #define AFTER_READ(r, fd)	do { if ((r) > 0) ld_fd_read(fd); } while (0)
 #define AFTER_WRITE(r, fd)	do { if ((r) > 0) ld_fd_wrote(fd); } while (0)
@@ -27,6 +30,7 @@ read(int fd, void *buf, size_t n)
 	return r;
 }
 
+#ifdef __GLIBC__
 ssize_t __read_chk(int, void *, size_t, size_t);
 LD_EXPORT ssize_t
 __read_chk(int fd, void *buf, size_t n, size_t buflen)
@@ -35,6 +39,7 @@ __read_chk(int fd, void *buf, size_t n, size_t buflen)
 		__chk_fail();	/* what glibc's own check does */
 	return read(fd, buf, n);
 }
+#endif
 
 LD_EXPORT ssize_t
 readv(int fd, const struct iovec *iov, int cnt)
@@ -55,6 +60,7 @@ recv(int fd, void *buf, size_t n, int flags)
 	return r;
 }
 
+#ifdef __GLIBC__
 ssize_t __recv_chk(int, void *, size_t, size_t, int);
 LD_EXPORT ssize_t
 __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
@@ -63,6 +69,7 @@ __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 		__chk_fail();
 	return recv(fd, buf, n, flags);
 }
+#endif
 
 LD_EXPORT ssize_t
 recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen)
@@ -74,6 +81,7 @@ recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_
 	return r;
 }
 
+#ifdef __GLIBC__
 ssize_t __recvfrom_chk(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
 LD_EXPORT ssize_t
 __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr,
@@ -83,6 +91,7 @@ __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct soc
 		__chk_fail();
 	return recvfrom(fd, buf, n, flags, addr, alen);
 }
+#endif
 
 LD_EXPORT ssize_t
 recvmsg(int fd, struct msghdr *msg, int flags)
@@ -149,9 +158,12 @@ sendfile(int out, int in, off_t *off, size_t n)
 	return r;
 }
 
+/* musl's <sys/sendfile.h> makes sendfile64 a macro for sendfile. */
+#ifdef __GLIBC__
 ssize_t sendfile64(int, int, off_t *, size_t);
 LD_EXPORT ssize_t
 sendfile64(int out, int in, off_t *off, size_t n)
 {
 	return sendfile(out, in, off, n);
 }
+#endif

@@ -14,6 +14,7 @@
 
 #include "fdtab.h"
 #include "log.h"
+#include "real.h"
 
 static enum ld_level log_level = LD_LOG_INFO;
 static enum ld_format log_format = LD_FMT_TEXT;
@@ -28,7 +29,7 @@ ld_log_open(enum ld_level level, enum ld_format fmt)
 	if (level == LD_LOG_OFF)
 		return -1;
 	/* inetd-style servers have the client on fd 2: write nothing there. */
-	if (fstat(2, &st) == -1 || S_ISSOCK(st.st_mode))
+	if (ld_fstat(2, &st) == -1 || S_ISSOCK(st.st_mode))
 		return -1;
 	ld_own_set(LD_OWN_LOG, ld_own_hide(fcntl(2, F_DUPFD_CLOEXEC, 3)));
 	return ld_own(LD_OWN_LOG);

@@ -6,12 +6,15 @@
  * library's constructor) must use the raw system call instead.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,22 +22,65 @@
 
 struct ld_real ld_real;
 
+/*
+ * glibc before 2.34 keeps dlsym in libdl.so.2 and pthread_create in
+ * libpthread.so.0, which a program need not load, and the shim NEEDs
+ * libc.so.6 alone (it goes into images we do not build). So these are weak
+ * references: libc.so.6 defines them on glibc 2.34 and later, and on musl;
+ * on an older glibc they are there if the program loaded those libraries,
+ * and otherwise the shim loads them itself with the loader entry points
+ * that glibc up to 2.33 exports from libc.so.6 for its own use
+ * (__libc_dlopen_mode, __libc_dlsym; never called on a newer glibc).
+ */
+#ifdef __GLIBC__
+#pragma weak dlsym
+#pragma weak pthread_create
+#pragma weak pthread_attr_setstacksize
+extern void	*__libc_dlopen_mode(const char *, int) __attribute__((weak));
+extern void	*__libc_dlsym(void *, const char *) __attribute__((weak));
+
+static void *
+old_glibc_lib(const char *soname, const char *name)
+{
+	void *h;
+
+	if (__libc_dlopen_mode == NULL || __libc_dlsym == NULL)
+		return NULL;
+	h = __libc_dlopen_mode(soname, RTLD_NOW | RTLD_GLOBAL);
+	return h != NULL ? __libc_dlsym(h, name) : NULL;
+}
+#define FIND(f, soname)	((f) != NULL ? (__typeof__(&f))(f) : (__typeof__(&f))old_glibc_lib(soname, #f))
+#else
+#define FIND(f, soname)	(&f)
+#endif
+
+static void *(*dlsym_fn)(void *, const char *);
+static int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static int (*stacksize_fn)(pthread_attr_t *, size_t);
+
+static void
+say(const char *what, const char *name)
+{
+	static const char pre[] = "lameduck: ";
+
+	(void)!write(2, pre, sizeof(pre) - 1);
+	(void)!write(2, what, strlen(what));
+	(void)!write(2, name, strlen(name));
+	(void)!write(2, "\n", 1);
+}
+
 static void *
 resolve(const char *name, void *self, int required)
 {
-	void *p = dlsym(RTLD_NEXT, name);
+	void *p = dlsym_fn != NULL ? dlsym_fn(RTLD_NEXT, name) : NULL;
 
 	if (p == self && p != NULL) {
 		static const char msg[] = "lameduck: dlsym(RTLD_NEXT) returned the wrapper itself; giving up\n";
 		(void)!write(2, msg, sizeof(msg) - 1);
 		_exit(127);
 	}
-	if (p == NULL && required) {
-		static const char msg[] = "lameduck: a libc function could not be resolved: ";
-		(void)!write(2, msg, sizeof(msg) - 1);
-		(void)!write(2, name, strlen(name));
-		(void)!write(2, "\n", 1);
-	}
+	if (p == NULL && required)
+		say("a libc function could not be resolved: ", name);
 	return p;
 }
 
@@ -44,6 +90,11 @@ resolve(const char *name, void *self, int required)
 void
 ld_real_init(void)
 {
+	dlsym_fn = FIND(dlsym, "libdl.so.2");
+	if (dlsym_fn == NULL)
+		say("cannot find dlsym: ", "libdl.so.2");
+	create_fn = FIND(pthread_create, "libpthread.so.0");
+	stacksize_fn = FIND(pthread_attr_setstacksize, "libpthread.so.0");
 	R(sigaction);
 	R(sigwaitinfo);
 	R(sigtimedwait);
@@ -81,6 +132,24 @@ ld_real_init(void)
 }
 
 int
+ld_thread_create(void *(*fn)(void *), size_t stack)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+	int r;
+
+	if (create_fn == NULL)
+		return ENOSYS;
+	pthread_attr_init(&attr);
+	if (stacksize_fn != NULL)
+		(void)stacksize_fn(&attr, stack);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = create_fn(&th, &attr, fn, NULL);
+	pthread_attr_destroy(&attr);
+	return r;
+}
+
+int
 ld_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);
@@ -90,4 +159,18 @@ int
 ld_dup3(int oldfd, int newfd, int flags)
 {
 	return (int)syscall(SYS_dup3, oldfd, newfd, flags);
+}
+
+/*
+ * On 64-bit Linux the kernel's struct stat is glibc's (and musl's). Where
+ * the kernel has no fstat (loongarch64: statx only), libc's.
+ */
+int
+ld_fstat(int fd, struct stat *st)
+{
+#ifdef SYS_fstat
+	return (int)syscall(SYS_fstat, fd, st);
+#else
+	return fstat(fd, st);
+#endif
 }

@@ -139,7 +139,7 @@ stderr_is_socket(void)
 {
 	struct stat st;
 
-	return fstat(2, &st) == -1 || S_ISSOCK(st.st_mode);
+	return ld_fstat(2, &st) == -1 || S_ISSOCK(st.st_mode);
 }
 
 static void
@@ -700,20 +700,18 @@ member_main(void *arg)
 static int
 start_thread(void *(*fn)(void *))
 {
-	pthread_attr_t attr;
-	pthread_t th;
 	sigset_t all, old;
 	int r;
 
-	/* Born with every signal blocked: it must never take one meant for the program. */
+	/*
+	 * Born with every signal blocked: it must never take one meant for the
+	 * program. (sigprocmask is pthread_sigmask on Linux, and in libc.so.6
+	 * on every glibc.)
+	 */
 	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&th, &attr, fn, NULL);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	r = ld_thread_create(fn, 256 * 1024);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return r;
 }
 

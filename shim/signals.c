@@ -54,7 +54,29 @@
 #define SA_RESTORER	0x04000000	/* what glibc adds to every action it installs */
 #endif
 
+#ifdef __GLIBC__
 extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+#else
+#include <dlfcn.h>
+
+/*
+ * musl keeps its __sigaction hidden. Before the constructor, find the real
+ * sigaction now: musl's dlsym neither allocates nor calls wrapped functions.
+ */
+static int
+early_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int (*f)(int, const struct sigaction *, struct sigaction *);
+
+	f = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
+	if (f == NULL || f == sigaction) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(sig, act, old);
+}
+#define __sigaction	early_sigaction
+#endif
 
 static struct {
 	uint64_t	owned;		/* the lame-duck signals, set before taken */
@@ -321,6 +343,9 @@ ld_sig_take(uint64_t signals)
 		if (S.restorer == NULL) {
 			struct sigaction q;
 
+#ifndef __GLIBC__
+			memset(&q, 0, sizeof(q));	/* musl's query leaves sa_restorer alone */
+#endif
 			if (real_sigaction(sig, NULL, &q) == 0)
 				S.restorer = q.sa_restorer;
 		}
@@ -525,9 +550,14 @@ install(int sig, sighandler_t handler, int flags, int mask_self)
 static sighandler_t
 bsd_install(int sig, sighandler_t handler)
 {
+#ifdef __GLIBC__
 	int intr = sig > 0 && sig < LD_NSIG && (atomic_load(&S.intr) & bit(sig));
 
 	return install(sig, handler, intr ? 0 : SA_RESTART, 1);
+#else
+	/* musl's signal() (bsd_signal and __sysv_signal are its aliases): SA_RESTART, no mask. */
+	return install(sig, handler, SA_RESTART, 0);
+#endif
 }
 
 LD_EXPORT sighandler_t
@@ -543,6 +573,8 @@ bsd_signal(int sig, sighandler_t handler)
 	return bsd_install(sig, handler);
 }
 
+/* glibc only: musl has no ssignal nor sysv_signal, and its __sysv_signal is signal(). */
+#ifdef __GLIBC__
 LD_EXPORT sighandler_t
 ssignal(int sig, sighandler_t handler)
 {
@@ -567,6 +599,14 @@ __sysv_signal(int sig, sighandler_t handler)
 {
 	return sysv_install(sig, handler);
 }
+#else
+sighandler_t __sysv_signal(int, sighandler_t);
+LD_EXPORT sighandler_t
+__sysv_signal(int sig, sighandler_t handler)
+{
+	return bsd_install(sig, handler);
+}
+#endif
 
 LD_EXPORT sighandler_t
 sigset(int sig, sighandler_t disp)

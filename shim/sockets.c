@@ -17,9 +17,10 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <bsd/stdlib.h>
+#include "compat.h"
 
 #include "drain.h"
 #include "fdtab.h"
@@ -194,6 +195,141 @@ ld_listener_fds(const uint16_t *ports, int nports, int skip, int *fds, int cap)
 	return sc.n;
 }
 
+/*
+ * One epoll descriptor's registrations of the socket (ino) at number fd, from
+ * /proc/self/fdinfo/<epfd>: "tfd: N events: HEX data: HEX  pos:P ino:HEX
+ * sdev:HEX" a line. Returns how many were added to out, or -1.
+ */
+static int
+epoll_regs_of(int dfd, int epfd, int fd, unsigned long ino, struct ld_epoll_reg *out, int cap)
+{
+	char path[40], buf[4096];
+	size_t have = 0;
+	ssize_t r;
+	int f, n = 0, e;
+
+	snprintf(path, sizeof(path), "../fdinfo/%d", epfd);
+	f = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	while ((r = read(f, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		char *line = buf, *nl;
+
+		have += (size_t)r;
+		buf[have] = '\0';
+		while ((nl = strchr(line, '\n')) != NULL) {
+			char *p, *q;
+			long tfd;
+			unsigned long events, data, lino;
+
+			*nl = '\0';
+			if (strncmp(line, "tfd:", 4) == 0) {
+				tfd = strtol(line + 4, &p, 10);
+				q = strstr(p, "events:");
+				events = q ? strtoul(q + 7, &p, 16) : 0;
+				q = q ? strstr(p, "data:") : NULL;
+				data = q ? strtoul(q + 5, &p, 16) : 0;
+				q = q ? strstr(p, " ino:") : NULL;
+				lino = q ? strtoul(q + 5, NULL, 16) : 0;
+				if (q != NULL && tfd == fd && lino == ino) {
+					if (n == cap) {
+						n = -1;
+						goto out;
+					}
+					out[n].epfd = epfd;
+					out[n].events = (uint32_t)events;
+					out[n].data = (uint64_t)data;
+					n++;
+				}
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1)
+			have = 0;	/* no line is that long: skip it */
+	}
+	if (r < 0)
+		n = -1;
+out:
+	e = errno;
+	ld_close(f);
+	errno = e;
+	return n;
+}
+
+int
+ld_epoll_regs(int fd, struct ld_epoll_reg *out, int cap)
+{
+	static const char eventpoll[] = "anon_inode:[eventpoll]";
+	char buf[4096] __attribute__((aligned(8)));
+	struct stat st;
+	int dfd = procfd_dir(), total = 0;
+	long n;
+
+	if (dfd < 0 || ld_fstat(fd, &st) == -1 || lseek(dfd, 0, SEEK_SET) == -1)
+		return -1;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
+			const char *errstr;
+			char link[sizeof(eventpoll)];
+			int epfd = (int)strtonum(d->d_name, 0, INT32_MAX, &errstr), k;
+			ssize_t len;
+
+			off += d->d_reclen;
+			if (errstr != NULL || epfd == dfd || (ld_fd_get(epfd) & LD_FD_OWN))
+				continue;
+			len = readlinkat(dfd, d->d_name, link, sizeof(link));
+			if (len != (ssize_t)sizeof(eventpoll) - 1 || memcmp(link, eventpoll, (size_t)len) != 0)
+				continue;
+			k = epoll_regs_of(dfd, epfd, fd, (unsigned long)st.st_ino, out + total, cap - total);
+			if (k < 0)
+				return -1;
+			total += k;
+		}
+	}
+	return n < 0 ? -1 : total;
+}
+
+/*
+ * While the drain moves a listener's registrations to its placeholder, the
+ * program's epoll_ctl calls on that number wait: one between our reading of
+ * the registrations and our EPOLL_CTL_DEL would be lost, one between the DEL
+ * and the ADD would fail with ENOENT. Each call counts itself busy in a
+ * bucket of its number before looking, and the drain, having named the
+ * number, waits for the bucket to empty: one of the two always sees the
+ * other.
+ */
+#define LD_CTL_BUCKETS	64
+static _Atomic int held_fd = -1;
+static _Atomic int ctl_busy[LD_CTL_BUCKETS];
+
+void
+ld_epoll_hold(int fd)
+{
+	struct timespec ts = { 0, 20 * 1000 };
+
+	atomic_store(&held_fd, fd);
+	/* Bounded: a call interrupted by a handler that waits on us must not hang. */
+	for (int i = 0; i < 1000 && atomic_load(&ctl_busy[(unsigned)fd % LD_CTL_BUCKETS]) > 0; i++)
+		nanosleep(&ts, NULL);
+}
+
+void
+ld_epoll_release(void)
+{
+	atomic_store(&held_fd, -1);
+}
+
+void
+ld_epoll_after_fork(void)
+{
+	atomic_store(&held_fd, -1);
+	for (int i = 0; i < LD_CTL_BUCKETS; i++)
+		atomic_store(&ctl_busy[i], 0);
+}
+
 static int
 mark_inherited(int fd, uint16_t port, void *arg)
 {
@@ -362,6 +498,14 @@ ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 			}
 		}
 		r = four ? ld_real.accept4(fd, addr, alen, flags) : ld_real.accept(fd, addr, alen);
+		if (r >= 0 && (ld_fd_get(fd) & LD_FD_STOPPED) && ld_drain_placeholder(fd)) {
+			/*
+			 * The doorbell that woke the program for the queue
+			 * we hold (taken above first): never the program's.
+			 */
+			ld_close(r);
+			continue;
+		}
 		if (r >= 0) {
 			if ((v & LD_FD_TYPE) == LD_FD_LISTEN) {
 				ld_fd_set(r, LD_FD_CONN);
@@ -429,16 +573,33 @@ accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 }
 
 /*
- * A stopped listener's number now holds the placeholder, which the program's
- * epoll set never saw: its EPOLL_CTL_DEL (nginx closing its listeners at a
- * graceful stop) finds nothing. The real socket left the set by itself.
+ * A stopped listener's number holds the placeholder, registered where the
+ * real socket was (ld_epoll_hold above). When the drain could not move the
+ * registrations (no /proc), the placeholder is in no epoll set and the
+ * real socket left them by itself: the program's EPOLL_CTL_DEL (nginx
+ * closing its listeners at a graceful stop) finds nothing, and succeeds.
  */
 LD_EXPORT int
 epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	int saved = errno;
-	int r = ld_real.epoll_ctl ? ld_real.epoll_ctl(epfd, op, fd, ev)
+	_Atomic int *busy = &ctl_busy[(unsigned)fd % LD_CTL_BUCKETS];
+	int saved = errno, r;
+
+	for (int waits = 0;; waits++) {
+		atomic_fetch_add(busy, 1);
+		if (atomic_load(&held_fd) != fd || waits >= 5000)
+			break;
+		atomic_fetch_sub(busy, 1);
+		{
+			struct timespec ts = { 0, 20 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	errno = saved;
+	r = ld_real.epoll_ctl ? ld_real.epoll_ctl(epfd, op, fd, ev)
 	    : (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+	atomic_fetch_sub(busy, 1);
 
 	if (r == -1 && errno == ENOENT && op == EPOLL_CTL_DEL && (ld_fd_get(fd) & LD_FD_STOPPED)) {
 		errno = saved;

@@ -25,6 +25,23 @@ void	ld_scan_listeners(const uint16_t *ports, int nports, int skip,
 	    struct ld_listeners *out);
 /* The listeners that count, by descriptor; returns how many (at most cap). */
 int	ld_listener_fds(const uint16_t *ports, int nports, int skip, int *fds, int cap);
+/* An epoll registration: its epoll descriptor, events and data. */
+struct ld_epoll_reg {
+	int		epfd;
+	uint32_t	events;
+	uint64_t	data;
+};
+
+/*
+ * The registrations of the socket at fd, under its number, in the program's
+ * epoll sets (/proc/self/fdinfo); how many, or -1 if unknown or over cap.
+ */
+int	ld_epoll_regs(int fd, struct ld_epoll_reg *out, int cap);
+/* The program's epoll_ctl calls on fd wait until ld_epoll_release(). */
+void	ld_epoll_hold(int fd);
+void	ld_epoll_release(void);
+/* In a forked child: no hold, nobody busy. */
+void	ld_epoll_after_fork(void);
 /* At start: listeners already open were inherited (socket activation). */
 void	ld_mark_inherited(const uint16_t *ports, int nports);
 /* Does the program's bind of addr on fd collide with the health address? */

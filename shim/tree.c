@@ -7,7 +7,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
 #include <linux/futex.h>
+#else
+#define FUTEX_WAIT	0	/* <linux/futex.h>: musl-gcc has no kernel headers */
+#define FUTEX_WAKE	1
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bsd/stdlib.h>
-#include <bsd/string.h>
+#include "compat.h"
 
 #include "fdtab.h"
 #include "real.h"
@@ -78,7 +82,7 @@ ld_tree_attach(void)
 	if (errstr != NULL)
 		return -1;
 	fd = (int)strtonum(colon + 1, 0, INT32_MAX, &errstr);
-	if (errstr != NULL || fstat(fd, &st) == -1 || (size_t)st.st_size < sizeof(*t))
+	if (errstr != NULL || ld_fstat(fd, &st) == -1 || (size_t)st.st_size < sizeof(*t))
 		return -1;
 	/* The number must still be the owner's memfd, not something else by now. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);

@@ -261,6 +261,69 @@ def bench_health_under_load():
             "health_errors": sum(x[2] for x in h), "runs": len(h)}
 
 
+HOSTILE_MODES = ("idle", "slowloris", "garbage", "big", "rate")
+HOSTILE_SECONDS = 3
+HOSTILE_RUNS = 3
+
+
+def other_threads_cpu(pid):
+    """CPU seconds of a process's threads but its main one (the shim's)."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            if int(tid) == pid:
+                continue
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError):
+        pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def bench_hostile():
+    """slow_epoll PORT 0 under the shim, `wrk -t1 -c16 -d3s` on its port,
+    with tests/progs/storm_health attacking the health port for the length
+    of the run (each mode of it: a thousand idle connections, slowloris,
+    garbage, headers over the limit, a request every millisecond) or not,
+    interleaved, 3 of each; medians of the program's requests/s, and the
+    CPU the shim's thread and the attacker took during the attacked runs."""
+    res = {}
+    storm = os.path.join(ROOT, "build", "progs", "storm_health")
+    for mode in HOSTILE_MODES:
+        runs = {True: [], False: []}
+        cpu = []
+        for _ in range(HOSTILE_RUNS):
+            for attacked in (False, True):
+                p, port, hport = start_prog("slow_epoll", ["0"], {"LAMEDUCK_DELAY": "30s"})
+                try:
+                    wait_for(lambda: get(port, "/") == 200 and get(hport) == 200)
+                    c0, t0 = other_threads_cpu(p.pid), time.monotonic()
+                    w = subprocess.Popen(wrk_cmd("http://127.0.0.1:%d/" % port, 16, HOSTILE_SECONDS),
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                    a = None
+                    if attacked:
+                        a = subprocess.Popen([storm, str(hport), mode,
+                                              str(HOSTILE_SECONDS * 1000 - 200)],
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    out = w.communicate(timeout=HOSTILE_SECONDS + 30)[0]
+                    if a is not None:
+                        _, _, ru = os.wait4(a.pid, 0)
+                        a.returncode = 0
+                        span = time.monotonic() - t0
+                        cpu.append(((other_threads_cpu(p.pid) - c0) / span,
+                                    (ru.ru_utime + ru.ru_stime) / span))
+                    rps, _, errors = wrk_parse(out)
+                    runs[attacked].append((rps, errors))
+                finally:
+                    stop(p)
+        res[mode] = {k: (statistics.median(r[0] for r in v), sum(r[1] for r in v))
+                     for k, v in runs.items()}
+        res[mode]["shim_cpu"] = statistics.median(c[0] for c in cpu)
+        res[mode]["attacker_cpu"] = statistics.median(c[1] for c in cpu)
+    return res
+
+
 def get_text(port, path="/readyz", timeout=1.0):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -377,6 +440,7 @@ def main():
     have_wrk = subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode == 0
     tp = bench_throughput() if have_wrk else None
     hl = bench_health_under_load() if have_wrk else None
+    ho = bench_hostile() if have_wrk else None
     dr = bench_drain()
     epoll = "build/progs/slow_epoll PORT 0"
     print("| figure | value | baseline | ratio | how measured |")
@@ -421,6 +485,22 @@ def main():
                                        hl["prog_with"] / hl["prog_without"]))
     else:
         print("| health port under load | not measured: wrk is not installed (apt-get install wrk) | | | |")
+    if ho:
+        what = {"idle": "a thousand idle connections", "slowloris": "slowloris (8 clients, a byte "
+                "each 300 ms)", "garbage": "garbage bytes (4 clients)", "big": "headers over the "
+                "8 KiB limit (2 clients)", "rate": "a GET /readyz every millisecond"}
+        for mode in HOSTILE_MODES:
+            w, wo = ho[mode][True], ho[mode][False]
+            errs = "" if not (w[1] or wo[1]) else " (wrk errors: %d with, %d without)" % (w[1], wo[1])
+            print("| requests/s of the program while the health port is attacked: %s | %.0f%s | %.0f "
+                  "| %.3f | %s with `wrk -t1 -c16 -d%ds` on its port and `storm_health HPORT %s` for "
+                  "the run; baseline: the same without the attack, interleaved, median of %d each; "
+                  "the shim's thread took %.0f %% of a core, the attacker %.0f %% (all share the "
+                  "2 cores) |"
+                  % (what[mode], w[0], errs, wo[0], w[0] / wo[0], epoll, HOSTILE_SECONDS, mode,
+                     HOSTILE_RUNS, 100 * ho[mode]["shim_cpu"], 100 * ho[mode]["attacker_cpu"]))
+    else:
+        print("| hostile health clients | not measured: wrk is not installed (apt-get install wrk) | | | |")
     howd = ("build/progs/slow_threads PORT 300 under the shim, LAMEDUCK_DELAY=200ms: one request, "
             "kill -TERM at once; %d trials%s" % (DRAIN_TRIALS, "" if not dr["bad"] else
                                                   ", %d of them failed and left out" % dr["bad"]))

@@ -19,7 +19,9 @@
  * No signal handling. Ends by itself after PROG_ALARM_S.
  */
 #include <fcntl.h>
+#ifdef __GLIBC__
 #include <linux/close_range.h>
+#endif
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -76,6 +78,7 @@ main(int argc, char **argv)
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		prog_fail("stdin closed before the go line");
 
+#ifdef __GLIBC__	/* musl has neither closefrom nor close_range: loop and dup2 only */
 	if (strcmp(mode, "closefrom") == 0) {
 		closefrom(3);
 	} else if (strcmp(mode, "close_range") == 0) {
@@ -85,7 +88,9 @@ main(int argc, char **argv)
 		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
 			prog_fail("close_range(CLOEXEC): %s", strerror(errno));
 		close(s);	/* so that PORT can be bound again */
-	} else if (strcmp(mode, "loop") == 0) {
+	} else
+#endif
+	if (strcmp(mode, "loop") == 0) {
 		struct rlimit rl;
 
 		if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
