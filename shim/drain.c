@@ -1,17 +1,40 @@
 /*
  * Stopping new connections without losing the ones already sent.
  *
- * For each listener that counts: a private duplicate keeps the socket while
- * the shim takes every connection already queued on it (they are handed to
- * the program's next accept() calls), then shuts it down, so new connection
- * attempts are refused at once (RST) and threads blocked in accept() wake.
- * A shut-down listener polls readable forever, which would spin an event
- * loop, so once its queue is handed over an idle listener on a loopback
- * port nobody knows takes its descriptor number: poll() never finds that
- * readable, a blocking accept() parks on it, and the real socket leaves
- * every epoll set when its last reference goes. A listener this process did not make (socket
- * activation, a hand-over to a successor) is never shut down: this process
- * only stops accepting on it.
+ * For each listener that counts, on the shim's thread: a private duplicate
+ * keeps the socket while the shim takes every connection already queued on
+ * it (they are handed to the program's next accept() calls on that number,
+ * see ld_drain_take), then shuts it down, so new connection attempts are
+ * refused at once (RST) and threads blocked in accept() wake. At once an
+ * idle listener on a loopback port nobody knows (the placeholder) takes its
+ * descriptor number: poll() never finds that readable, and a blocking
+ * accept() parks on it.
+ *
+ * A shut-down socket reports EPOLLHUP to every epoll set that holds it,
+ * level-triggered and even to a set that asked for no events, until its last
+ * reference goes (lighttpd, its listener paused, logs "strange event" in a
+ * loop; memcached wakes, finds nothing to accept, and logs it). So before the
+ * shutdown the shim reads the program's registrations of the socket under
+ * that number from /proc/self/fdinfo of each of its epoll descriptors, takes
+ * them out (EPOLL_CTL_DEL), and after the swap adds the placeholder in their
+ * place with the same events and data: the program's epoll sets never see
+ * the dying socket, and its later EPOLL_CTL_MOD and DEL on the number find
+ * what they expect. Its own epoll_ctl calls on the number wait meanwhile
+ * (ld_epoll_hold in sockets.c).
+ *
+ * When connections were queued, something must wake the program to accept
+ * them: the placeholder is rung first, with a connection of ours to its own
+ * port (a doorbell), so epoll, poll() and select() see the number readable.
+ * accept() serves the queue first; whoever takes the last queued connection
+ * takes the doorbell out too (unring), so the program is not woken again for
+ * nothing, and an accept() that meets a doorbell closes it and goes on.
+ *
+ * When /proc cannot be read, or ringing fails, the old way: the socket keeps
+ * its number until its queue is handed over, and its EPOLLIN | EPOLLHUP
+ * (shut_listener) is what wakes the program. A listener this process did not
+ * make (socket activation, a hand-over to a successor), or made and accepts
+ * from with raw system calls (Go), is never shut down: this process only
+ * stops accepting on it (its number and registrations move all the same).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +49,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -44,6 +68,7 @@ static struct {
 	int	priv;		/* our duplicate of the real socket, -1 once swapped */
 	int	nonblock;	/* the placeholder copies the program's mode */
 	int	deferred;	/* made here but never accepted from: shut down later */
+	_Atomic int rung;	/* its placeholder holds a doorbell */
 } stopped[LD_MAX_STOPPED];
 static int nstopped;
 
@@ -52,6 +77,9 @@ static struct {
 	_Atomic int	conn;	/* -1 once handed over */
 } stash[LD_STASH_MAX];
 static _Atomic int nstash;
+
+static int	stash_left(int listener);
+static void	unring(int i);
 
 /*
  * What takes a stopped listener's number: a TCP listener of the same family
@@ -193,10 +221,47 @@ swap_in(int i, int ringing)
 		}
 		ld_dup3(ph, fd, cloexec ? O_CLOEXEC : 0);
 		ld_close(ph);
+		if (ringing) {
+			/*
+			 * The program may have taken the whole queue already;
+			 * ld_drain_take looks at rung after emptying the
+			 * queue, we at the queue after setting rung: one of
+			 * the two takes the doorbell out.
+			 */
+			atomic_store(&stopped[i].rung, 1);
+			if (stash_left(fd) == 0)
+				unring(i);
+		}
 	}
 	ld_close(stopped[i].priv);
 	stopped[i].priv = -1;
 	return 0;
+}
+
+/*
+ * Takes the doorbell out of stopped listener i's placeholder, if it still
+ * has it: without it the placeholder is never readable, and the program,
+ * having had the whole queue, is not woken again for nothing (memcached
+ * logs every accept() that finds nothing). The placeholder's mode is the
+ * program's: a blocking one is made non-blocking for the instant (an
+ * accept() that meets that EAGAIN waits and tries again, see sockets.c).
+ */
+static void
+unring(int i)
+{
+	int fd = stopped[i].fd, fl, c, e = errno;
+
+	if (!atomic_exchange(&stopped[i].rung, 0) || !ld_drain_placeholder(fd))
+		return;
+	fl = ld_real.fcntl(fd, F_GETFL);
+	if (fl != -1 && !stopped[i].nonblock)
+		(void)ld_real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	c = ld_real.accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c >= 0)
+		ld_close(c);
+	if (fl != -1 && !stopped[i].nonblock)
+		(void)ld_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	errno = e;
 }
 
 static void
@@ -287,6 +352,13 @@ listening(int fd)
 
 #define LD_MAX_REGS	256
 
+static int
+ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	return ld_real.epoll_ctl ? ld_real.epoll_ctl(epfd, op, fd, ev)
+	    : (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+}
+
 /*
  * Stops listener i and swaps the placeholder in at once, in the program's
  * epoll sets too: its registrations under that number leave before the
@@ -307,7 +379,7 @@ stop_listener(int i, int take, int shut)
 	ld_epoll_hold(fd);
 	nregs = ld_epoll_regs(fd, regs, LD_MAX_REGS);
 	for (int r = 0; r < nregs; r++)
-		(void)ld_real.epoll_ctl(regs[r].epfd, EPOLL_CTL_DEL, fd, NULL);
+		(void)ctl(regs[r].epfd, EPOLL_CTL_DEL, fd, NULL);
 	if (take)
 		queued = take_queue(fd, stopped[i].priv);
 	if (shut)
@@ -324,7 +396,7 @@ stop_listener(int i, int take, int shut)
 			memset(&ev, 0, sizeof(ev));
 			ev.events = regs[r].events;
 			ev.data.u64 = regs[r].data;
-			(void)ld_real.epoll_ctl(regs[r].epfd, EPOLL_CTL_ADD, fd, &ev);
+			(void)ctl(regs[r].epfd, EPOLL_CTL_ADD, fd, &ev);
 		}
 	ld_epoll_release();
 	errno = e;
@@ -357,6 +429,8 @@ ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
 
 		if (v & LD_FD_STOPPED)
 			continue;
+		if (!accepts)
+			ld_raw_note_listener(fd);
 		stopped[k].fd = fd;
 		stopped[k].nonblock = (ld_real.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
 		stopped[k].priv = ld_real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -422,18 +496,19 @@ count_one(int fd, uint8_t v, void *arg)
 long
 ld_drain_in_flight(long *connections)
 {
-	long n[2] = { 0, 0 };
+	long n[2] = { 0, 0 }, raw, raw_open;
 	int left;
 
 	for (int i = 0; i < nstopped; i++)
 		if (stopped[i].priv >= 0 && !stopped[i].deferred && stash_left(stopped[i].fd) == 0)
 			swap_out(i);
 	ld_fd_each(LD_FD_CONN, count_one, n);
+	raw = ld_raw_in_flight(&raw_open);
 	/* Queued connections the program has not taken yet are in flight too. */
 	left = stash_left(-1);
 	if (connections != NULL)
-		*connections = n[1] + left;
-	return n[0] + left;
+		*connections = n[1] + raw_open + left;
+	return n[0] + raw + left;
 }
 
 /* Queued connections nobody took: close them, so their clients hear of it. */
@@ -448,6 +523,8 @@ close_stash(void)
 		if (c >= 0)
 			ld_close(c);
 	}
+	for (int i = 0; i < nstopped; i++)
+		unring(i);
 }
 
 void
@@ -462,8 +539,14 @@ ld_drain_end(void)
 void
 ld_drain_after_fork(void)
 {
-	/* The parent's: a child must neither hand them out nor keep them open. */
+	/*
+	 * The parent's: a child must neither hand them out nor keep them open,
+	 * nor take a doorbell out of a placeholder it shares with its parent.
+	 */
 	ld_epoll_after_fork();
+	ld_raw_forget();
+	for (int i = 0; i < LD_MAX_STOPPED; i++)
+		atomic_store(&stopped[i].rung, 0);
 	close_stash();
 	atomic_store(&nstash, 0);
 	for (int i = 0; i < nstopped; i++)
@@ -485,6 +568,11 @@ ld_drain_take(int listener)
 		c = atomic_exchange(&stash[i].conn, -1);
 		if (c >= 0) {
 			ld_fd_set(c, LD_FD_CONN);
+			if (stash_left(listener) == 0)
+				/* The last: the program needs no more waking for it. */
+				for (int k = 0; k < LD_MAX_STOPPED; k++)
+					if (atomic_load(&stopped[k].rung) && stopped[k].fd == listener)
+						unring(k);
 			return c;
 		}
 	}

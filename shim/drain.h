@@ -24,6 +24,17 @@ long	ld_drain_in_flight(long *connections);
 /* Before delivery: every listener is swapped out, whatever is left in its queue. */
 void	ld_drain_end(void);
 
+/*
+ * Connections accepted with raw system calls (rawconn.c): the drain notes
+ * the ports of the listeners it stops that this process never accepted
+ * from through libc; ld_raw_in_flight counts the process's TCP connections
+ * on those ports that the descriptor table does not know, and how many of
+ * them look in flight to the kernel.
+ */
+void	ld_raw_note_listener(int fd);
+long	ld_raw_in_flight(long *open);
+void	ld_raw_forget(void);
+
 /* In a forked child (async-signal-safe): drop the parent's drain state. */
 void	ld_drain_after_fork(void);
 /* accept() on a stopped listener: a connection from its queue, or -1. */

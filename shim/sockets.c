@@ -100,34 +100,59 @@ struct dirent64_raw {
 	char		d_name[];
 };
 
-/* Calls fn for every TCP listener of the process but `skip`; stops when fn returns 1. */
-static void
-each_listener(int skip, int (*fn)(int fd, uint16_t port, void *arg), void *arg)
+/*
+ * Calls fn for every descriptor of the process (but the directory's own);
+ * stops when fn returns 1. Returns -1 if /proc/self/fd cannot be read.
+ */
+int
+ld_each_fd(int (*fn)(int fd, void *arg), void *arg)
 {
 	char buf[4096] __attribute__((aligned(8)));
 	int dfd = procfd_dir();
 	long n;
 
 	if (dfd < 0 || lseek(dfd, 0, SEEK_SET) == -1)
-		return;
+		return -1;
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < n;) {
 			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
 			const char *errstr;
-			uint16_t port;
 			int fd = (int)strtonum(d->d_name, 0, INT32_MAX, &errstr);
 
 			off += d->d_reclen;
-			if (errstr != NULL || fd == dfd || fd == skip)
-				continue;
-			/* Ours, or a placeholder where a stopped listener was. */
-			if ((ld_fd_get(fd) & (LD_FD_OWN | LD_FD_STOPPED)) ||
-			    tcp_listener_port(fd, &port) == -1)
-				continue;
-			if (fn(fd, port, arg))
-				return;
+			if (errstr == NULL && fd != dfd && fn(fd, arg))
+				return 0;
 		}
 	}
+	return n < 0 ? -1 : 0;
+}
+
+struct each_listener {
+	int	skip;
+	int	(*fn)(int fd, uint16_t port, void *arg);
+	void	*arg;
+};
+
+static int
+listener_of(int fd, void *arg)
+{
+	struct each_listener *el = arg;
+	uint16_t port;
+
+	/* Ours, or a placeholder where a stopped listener was. */
+	if (fd == el->skip || (ld_fd_get(fd) & (LD_FD_OWN | LD_FD_STOPPED)) ||
+	    tcp_listener_port(fd, &port) == -1)
+		return 0;
+	return el->fn(fd, port, el->arg);
+}
+
+/* Calls fn for every TCP listener of the process but `skip`; stops when fn returns 1. */
+static void
+each_listener(int skip, int (*fn)(int fd, uint16_t port, void *arg), void *arg)
+{
+	struct each_listener el = { skip, fn, arg };
+
+	(void)ld_each_fd(listener_of, &el);
 }
 
 struct scan {
@@ -258,38 +283,48 @@ out:
 	return n;
 }
 
+struct regs {
+	int			fd, total, cap, failed;
+	unsigned long		ino;
+	struct ld_epoll_reg	*out;
+};
+
+static int
+regs_in(int epfd, void *arg)
+{
+	static const char eventpoll[] = "anon_inode:[eventpoll]";
+	struct regs *rg = arg;
+	char link[sizeof(eventpoll)], name[16];
+	int dfd = procfd_dir(), k;
+	ssize_t len;
+
+	if (ld_fd_get(epfd) & LD_FD_OWN)
+		return 0;
+	snprintf(name, sizeof(name), "%d", epfd);
+	len = readlinkat(dfd, name, link, sizeof(link));
+	if (len != (ssize_t)sizeof(eventpoll) - 1 || memcmp(link, eventpoll, (size_t)len) != 0)
+		return 0;
+	k = epoll_regs_of(dfd, epfd, rg->fd, rg->ino, rg->out + rg->total, rg->cap - rg->total);
+	if (k < 0) {
+		rg->failed = 1;
+		return 1;
+	}
+	rg->total += k;
+	return 0;
+}
+
 int
 ld_epoll_regs(int fd, struct ld_epoll_reg *out, int cap)
 {
-	static const char eventpoll[] = "anon_inode:[eventpoll]";
-	char buf[4096] __attribute__((aligned(8)));
+	struct regs rg = { fd, 0, cap, 0, 0, out };
 	struct stat st;
-	int dfd = procfd_dir(), total = 0;
-	long n;
 
-	if (dfd < 0 || ld_fstat(fd, &st) == -1 || lseek(dfd, 0, SEEK_SET) == -1)
+	if (ld_fstat(fd, &st) == -1)
 		return -1;
-	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < n;) {
-			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
-			const char *errstr;
-			char link[sizeof(eventpoll)];
-			int epfd = (int)strtonum(d->d_name, 0, INT32_MAX, &errstr), k;
-			ssize_t len;
-
-			off += d->d_reclen;
-			if (errstr != NULL || epfd == dfd || (ld_fd_get(epfd) & LD_FD_OWN))
-				continue;
-			len = readlinkat(dfd, d->d_name, link, sizeof(link));
-			if (len != (ssize_t)sizeof(eventpoll) - 1 || memcmp(link, eventpoll, (size_t)len) != 0)
-				continue;
-			k = epoll_regs_of(dfd, epfd, fd, (unsigned long)st.st_ino, out + total, cap - total);
-			if (k < 0)
-				return -1;
-			total += k;
-		}
-	}
-	return n < 0 ? -1 : total;
+	rg.ino = (unsigned long)st.st_ino;
+	if (ld_each_fd(regs_in, &rg) == -1 || rg.failed)
+		return -1;
+	return rg.total;
 }
 
 /*
@@ -548,8 +583,10 @@ ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 		}
 		if (errno == EINVAL && waits < 1000 && (ld_fd_get(fd) & LD_FD_STOPPED)) {
 			/*
-			 * Shut down under us by the drain: the placeholder that
-			 * takes its number comes within one drain tick.
+			 * Shut down under us by the drain, between its shutdown
+			 * and the placeholder taking the number (at once, or
+			 * within a drain tick when it could not move the epoll
+			 * registrations): the queue it took, or the placeholder.
 			 */
 			struct timespec ts = { 0, 1000 * 1000 };
 

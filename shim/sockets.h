@@ -42,6 +42,11 @@ void	ld_epoll_hold(int fd);
 void	ld_epoll_release(void);
 /* In a forked child: no hold, nobody busy. */
 void	ld_epoll_after_fork(void);
+/*
+ * Calls fn for every descriptor of the process (/proc/self/fd); stops when
+ * fn returns 1. -1 if /proc cannot be read.
+ */
+int	ld_each_fd(int (*fn)(int fd, void *arg), void *arg);
 /* At start: listeners already open were inherited (socket activation). */
 void	ld_mark_inherited(const uint16_t *ports, int nports);
 /* Does the program's bind of addr on fd collide with the health address? */

@@ -276,6 +276,74 @@ def test_drain_queued_connections_handed_over(t):
           " proved nothing:\n%s" % log)
 
 
+def epoll_listener_lines(p):
+    return [l for l in p.err_lines() if l.startswith("epoll_pause:")]
+
+
+def test_drain_epoll_paused_listener_queued(t):
+    """epoll_pause (one connection at a time, 1 s a request; its listener
+    stays in its epoll set with no events while a connection is open, as
+    lighttpd's at server.max-connections): one request in flight and one
+    waiting in the listen queue when the drain begins. Both get 200, the
+    log says 1 queued connection was handed over, and the program's epoll
+    set never reports the listener with EPOLLHUP or EPOLLERR, nor wakes it
+    with nothing to accept: the drain moved the registration to the
+    placeholder before shutting the socket down, and the placeholder's
+    doorbell woke it for the queued one once it resumed its listener."""
+    port = t.port()
+    p, hport = start_prog(t, "epoll_pause", port, 1000, DELAY="300ms", DRAIN_TIMEOUT="10s")
+    first = Request(port)
+    first.wait_sent()
+    time.sleep(0.1)
+    queued = Request(port)
+    queued.wait_sent()
+    time.sleep(0.05)
+    p.signal(signal.SIGTERM)
+    first.expect(b"done\n", "the request in flight")
+    queued.expect(b"done\n", "the queued request")
+    ended_by_term(p, 10)
+    log = log_of(p)
+    t.note("answered %.2fs and %.2fs after they were sent" %
+           (first.t_end - first.t_sent, queued.t_end - queued.t_sent))
+    check(re.search(r"\b1 queued connection handed", log),
+          "the second request was not queued at the drain (the setup failed):\n%s" % log)
+    check(queued.t_end > first.t_end, "the queued request was answered first")
+    check(not epoll_listener_lines(p), "the program's epoll set saw the stopped listener: %s" %
+          epoll_listener_lines(p))
+    check("drain timeout" not in log, "the drain timed out:\n%s" % log)
+
+
+def epoll_idle_listener(t, mode):
+    port = t.port()
+    p, hport = start_prog(t, "epoll_pause", port, 1000, mode, DELAY="300ms",
+                          DRAIN_TIMEOUT="10s")
+    req = Request(port)
+    req.wait_sent()
+    time.sleep(0.05)
+    p.signal(signal.SIGTERM)
+    req.expect(b"done\n", "the request in flight")
+    ended_by_term(p, 10)
+    check(not epoll_listener_lines(p), "the program's epoll set saw the stopped listener: %s" %
+          epoll_listener_lines(p))
+    check("drain timeout" not in log_of(p), "the drain timed out:\n%s" % log_of(p))
+
+
+def test_drain_epoll_idle_listener_no_wakeup(t):
+    """epoll_pause open (its listener always registered for EPOLLIN, as
+    memcached's), idle at the drain while a 1 s request is in flight: the
+    program is never woken for its listener (no EPOLLHUP, no accept4()
+    that finds nothing) from the drain to its end."""
+    epoll_idle_listener(t, "open")
+
+
+def test_drain_epoll_idle_listener_kept_no_wakeup(t):
+    """The same, with a copy of the listener held by a child without the
+    shim (an empty environment): the shut-down socket outlives the swap of
+    the program's number (as a CGI child's stray copy or a pre-fork
+    sibling's makes it), and still never reaches the program's epoll set."""
+    epoll_idle_listener(t, "open,child")
+
+
 # ---------------------------------------------------------------- 4
 
 def drain_timeout(t, prog, delay_ms, payload):

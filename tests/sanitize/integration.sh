@@ -25,7 +25,8 @@ OWN=(siginfo_handler sigwaitinfo sigtimedwait signalfd_poll signalfd_blocking_re
      health_metrics_format health_idle_client_cut health_slow_client_cut
      health_70_idle_clients health_default_dual_stack health_port_taken
      drain_in_flight_completes_new_refused drain_epoll_in_flight_no_spin
-     drain_queued_connections_handed_over closeall_closefrom closeall_close_range
+     drain_queued_connections_handed_over drain_epoll_paused_listener_queued
+     drain_epoll_idle_listener_kept_no_wakeup closeall_closefrom closeall_close_range
      closeall_loop closeall_cloexec closeall_dup2)
 FOREIGN=(python_http_server health_cloexec tree_sh_wrapper)
 
