@@ -195,8 +195,12 @@ ring(int ph)
 
 /*
  * The placeholder takes the stopped listener's number. With ringing, it is
- * made readable first (the program has queued connections to accept); if
- * that fails, nothing changes and -1 tells the caller.
+ * made readable first (the program has queued connections to accept). It
+ * is made and rung before the number is looked at, so that the program has
+ * the least time to close and reuse the number in between. If it cannot be
+ * made or rung, nothing changes (the socket keeps its number, and swap_out
+ * tries again) and -1 tells the caller; -1 too, with priv closed, if the
+ * program closed the number meanwhile.
  */
 static int
 swap_in(int i, int ringing)
@@ -205,37 +209,50 @@ swap_in(int i, int ringing)
 
 	if (stopped[i].priv < 0)
 		return 0;
+	ph = placeholder(stopped[i].priv, stopped[i].nonblock);
+	if (ph < 0)
+		return -1;
+	if (ringing && ring(ph) == -1) {
+		ld_close(ph);
+		return -1;
+	}
 	if (!(ld_fd_get(fd) & LD_FD_STOPPED)) {
 		/* The program closed it meanwhile: the number may be another's now. */
+		ld_close(ph);
 		ld_close(stopped[i].priv);
 		stopped[i].priv = -1;
 		return -1;
 	}
+	remember_placeholder(ph);
 	cloexec = ld_real.fcntl(fd, F_GETFD) & FD_CLOEXEC;
-	ph = placeholder(stopped[i].priv, stopped[i].nonblock);
-	if (ph >= 0) {
-		remember_placeholder(ph);
-		if (ringing && ring(ph) == -1) {
-			ld_close(ph);
-			return -1;
-		}
-		ld_dup3(ph, fd, cloexec ? O_CLOEXEC : 0);
-		ld_close(ph);
-		if (ringing) {
-			/*
-			 * The program may have taken the whole queue already;
-			 * ld_drain_take looks at rung after emptying the
-			 * queue, we at the queue after setting rung: one of
-			 * the two takes the doorbell out.
-			 */
-			atomic_store(&stopped[i].rung, 1);
-			if (stash_left(fd) == 0)
-				unring(i);
-		}
+	ld_dup3(ph, fd, cloexec ? O_CLOEXEC : 0);
+	ld_close(ph);
+	if (ringing) {
+		/*
+		 * The program may have taken the whole queue already;
+		 * ld_drain_take looks at rung after emptying the queue, we
+		 * at the queue after setting rung: one of the two takes the
+		 * doorbell out.
+		 */
+		atomic_store(&stopped[i].rung, 1);
+		if (stash_left(fd) == 0)
+			unring(i);
 	}
 	ld_close(stopped[i].priv);
 	stopped[i].priv = -1;
 	return 0;
+}
+
+/* Is fd still what stop_listener left there: the placeholder, or the socket itself? */
+static int
+still_there(int i, int swapped)
+{
+	struct stat a, b;
+
+	if (swapped)
+		return ld_drain_placeholder(stopped[i].fd);
+	return stopped[i].priv >= 0 && ld_fstat(stopped[i].fd, &a) == 0 &&
+	    ld_fstat(stopped[i].priv, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
 /*
@@ -388,8 +405,12 @@ stop_listener(int i, int take, int shut)
 		swapped = 0;	/* the old way: a shut-down socket wakes the program */
 	else
 		swapped = swap_in(i, stash_left(fd) > 0) == 0;
-	/* Where it was: the placeholder, or (not swapped) the socket itself. */
-	if (swapped || stopped[i].priv >= 0)
+	/*
+	 * Where it was: the placeholder, or (not swapped) the socket itself,
+	 * unless the program closed the number meanwhile (it may be another
+	 * descriptor of the program's now).
+	 */
+	if (still_there(i, swapped))
 		for (int r = 0; r < nregs; r++) {
 			struct epoll_event ev;
 
@@ -531,8 +552,14 @@ void
 ld_drain_end(void)
 {
 	ld_drain_shutdown_deferred();
-	for (int i = 0; i < nstopped; i++)
+	for (int i = 0; i < nstopped; i++) {
 		swap_out(i);
+		if (stopped[i].priv >= 0) {
+			/* No placeholder could be made: the program keeps the socket. */
+			ld_close(stopped[i].priv);
+			stopped[i].priv = -1;
+		}
+	}
 	close_stash();
 }
 

@@ -249,7 +249,7 @@ ld_health_event(int slot, uint32_t events, long long now)
 	c = &clients[slot];
 	(void)events;	/* errors and hang-ups show up as recv() results */
 	for (;;) {
-		char sink[4096];
+		static char sink[LD_HEALTH_DISCARD_MAX];	/* the health thread's alone */
 
 		if (c->closing && c->discarded > LD_HEALTH_DISCARD_MAX) {
 			drop(c);	/* it keeps sending after a final answer */

@@ -91,8 +91,12 @@ void
 ld_real_init(void)
 {
 	dlsym_fn = FIND(dlsym, "libdl.so.2");
-	if (dlsym_fn == NULL)
-		say("cannot find dlsym: ", "libdl.so.2");
+	if (dlsym_fn == NULL) {
+		/* Without it no wrapper can reach libc: stop here, loudly, not at the first accept(). */
+		say("cannot find dlsym (a glibc before 2.34 without libdl.so.2?); the program cannot"
+		    " run with this shim: ", "exit 127");
+		_exit(127);
+	}
 	create_fn = FIND(pthread_create, "libpthread.so.0");
 	stacksize_fn = FIND(pthread_attr_setstacksize, "libpthread.so.0");
 	R(sigaction);
