@@ -66,11 +66,49 @@ ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
 	return fd;
 }
 
+/*
+ * New connections are taken at most LD_HEALTH_ACCEPT_RATE a second, in
+ * bursts of up to LD_HEALTH_ACCEPT_BURST. Probes come a few a second; a
+ * client that reconnects as fast as it can would otherwise cost the program
+ * most of a core of kernel and shim time (README, "Benchmark"). Over the
+ * rate the listener leaves the epoll set until a connection may be taken
+ * again, and newcomers wait in its backlog, in order.
+ */
+static struct {
+	uint64_t	tag;
+	long long	tokens;		/* thousandths of a connection */
+	long long	at;		/* when they were counted, ms */
+	int		paused;
+} acc;
+
+static void
+refill(long long now)
+{
+	if (now > acc.at) {
+		acc.tokens += (now - acc.at) * LD_HEALTH_ACCEPT_RATE;
+		if (acc.tokens > LD_HEALTH_ACCEPT_BURST * 1000LL)
+			acc.tokens = LD_HEALTH_ACCEPT_BURST * 1000LL;
+	}
+	acc.at = now;
+}
+
+static void
+listening_for(uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = acc.tag };
+
+	(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_MOD, ld_own(LD_OWN_HEALTH), &ev);
+}
+
 void
 ld_health_start(uint64_t listen_tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = listen_tag };
 
+	acc.tag = listen_tag;
+	acc.tokens = LD_HEALTH_ACCEPT_BURST * 1000LL;
+	acc.at = 0;
+	acc.paused = 0;
 	if (ld_own(LD_OWN_HEALTH) >= 0)
 		(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, ld_own(LD_OWN_HEALTH), &ev);
 }
@@ -89,6 +127,9 @@ drop(struct client *c)
 void
 ld_health_accept(long long now)
 {
+	if (acc.at == 0)
+		acc.at = now;
+	refill(now);
 	for (int n = 0; n < LD_HEALTH_MAX_CLIENTS; n++) {
 		struct epoll_event ev;
 		struct client *c = NULL;
@@ -96,6 +137,13 @@ ld_health_accept(long long now)
 
 		if (lfd < 0)
 			return;
+		if (acc.tokens < 1000) {
+			if (!acc.paused) {
+				acc.paused = 1;
+				listening_for(0);
+			}
+			return;
+		}
 		fd = ld_real.accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1)
 			return;		/* EAGAIN, or the listener was given up */
@@ -119,6 +167,7 @@ ld_health_accept(long long now)
 					c = &clients[i];
 			drop(c);
 		}
+		acc.tokens -= 1000;
 		fd = ld_own_hide(fd);
 		ld_own_set(LD_OWN_CLIENT0 + (int)(c - clients), fd);
 		c->len = 0;
@@ -285,14 +334,21 @@ ld_health_event(int slot, uint32_t events, long long now)
 long long
 ld_health_timeout(long long now)
 {
-	long long best = -1;
+	long long best = -1, left;
 
 	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++) {
-		long long left;
 
 		if (ld_own(LD_OWN_CLIENT0 + i) < 0)
 			continue;
 		left = clients[i].deadline > now ? clients[i].deadline - now : 0;
+		if (best == -1 || left < best)
+			best = left;
+	}
+	if (acc.paused) {
+		/* Until the bucket holds one connection again. */
+		refill(now);
+		left = acc.tokens >= 1000 ? 0 :
+		    (1000 - acc.tokens + LD_HEALTH_ACCEPT_RATE - 1) / LD_HEALTH_ACCEPT_RATE;
 		if (best == -1 || left < best)
 			best = left;
 	}
@@ -305,6 +361,14 @@ ld_health_expire(long long now)
 	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
 		if (ld_own(LD_OWN_CLIENT0 + i) >= 0 && clients[i].deadline <= now)
 			drop(&clients[i]);
+	if (acc.paused) {
+		refill(now);
+		if (acc.tokens >= 1000 && ld_own(LD_OWN_HEALTH) >= 0) {
+			acc.paused = 0;
+			listening_for(EPOLLIN);
+			ld_health_accept(now);
+		}
+	}
 }
 
 void

@@ -283,27 +283,39 @@ def other_threads_cpu(pid):
 
 def bench_hostile():
     """slow_epoll PORT 0 under the shim, `wrk -t1 -c16 -d3s` on its port,
-    with tests/progs/storm_health attacking the health port for the length
-    of the run (each mode of it: a thousand idle connections, slowloris,
-    garbage, headers over the limit, a request every millisecond) or not,
-    interleaved, 3 of each; medians of the program's requests/s, and the
-    CPU the shim's thread and the attacker took during the attacked runs."""
+    while tests/progs/storm_health attacks (each mode of it: a thousand idle
+    connections, slowloris, garbage, headers over the limit, a request every
+    millisecond) the program's own health port ("own"), or the health port
+    of another process under the shim on the same machine ("other": the
+    same attack's cost to the machine, outside the program), or nothing.
+    Interleaved, 3 of each; medians of the program's requests/s, and the CPU
+    the program's shim thread and the attacker took in the "own" runs."""
     res = {}
     storm = os.path.join(ROOT, "build", "progs", "storm_health")
     for mode in HOSTILE_MODES:
-        runs = {True: [], False: []}
+        runs = {"own": [], "other": [], "none": []}
         cpu = []
         for _ in range(HOSTILE_RUNS):
-            for attacked in (False, True):
+            for where in ("none", "own", "other"):
                 p, port, hport = start_prog("slow_epoll", ["0"], {"LAMEDUCK_DELAY": "30s"})
+                other = None
                 try:
                     wait_for(lambda: get(port, "/") == 200 and get(hport) == 200)
+                    target = hport
+                    if where == "other":
+                        target = free_port()
+                        env = dict(os.environ, LD_PRELOAD=SHIM, LAMEDUCK_LOG="off",
+                                   LAMEDUCK_READY="start",
+                                   LAMEDUCK_HEALTH="127.0.0.1:%d" % target)
+                        other = subprocess.Popen(["sleep", "60"], env=env,
+                                                 start_new_session=True)
+                        wait_for(lambda: get(target) == 200)
                     c0, t0 = other_threads_cpu(p.pid), time.monotonic()
                     w = subprocess.Popen(wrk_cmd("http://127.0.0.1:%d/" % port, 16, HOSTILE_SECONDS),
                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                     a = None
-                    if attacked:
-                        a = subprocess.Popen([storm, str(hport), mode,
+                    if where != "none":
+                        a = subprocess.Popen([storm, str(target), mode,
                                               str(HOSTILE_SECONDS * 1000 - 200)],
                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     out = w.communicate(timeout=HOSTILE_SECONDS + 30)[0]
@@ -311,12 +323,15 @@ def bench_hostile():
                         _, _, ru = os.wait4(a.pid, 0)
                         a.returncode = 0
                         span = time.monotonic() - t0
-                        cpu.append(((other_threads_cpu(p.pid) - c0) / span,
-                                    (ru.ru_utime + ru.ru_stime) / span))
+                        if where == "own":
+                            cpu.append(((other_threads_cpu(p.pid) - c0) / span,
+                                        (ru.ru_utime + ru.ru_stime) / span))
                     rps, _, errors = wrk_parse(out)
-                    runs[attacked].append((rps, errors))
+                    runs[where].append((rps, errors))
                 finally:
                     stop(p)
+                    if other is not None:
+                        stop(other)
         res[mode] = {k: (statistics.median(r[0] for r in v), sum(r[1] for r in v))
                      for k, v in runs.items()}
         res[mode]["shim_cpu"] = statistics.median(c[0] for c in cpu)
@@ -490,15 +505,18 @@ def main():
                 "each 300 ms)", "garbage": "garbage bytes (4 clients)", "big": "headers over the "
                 "8 KiB limit (2 clients)", "rate": "a GET /readyz every millisecond"}
         for mode in HOSTILE_MODES:
-            w, wo = ho[mode][True], ho[mode][False]
-            errs = "" if not (w[1] or wo[1]) else " (wrk errors: %d with, %d without)" % (w[1], wo[1])
-            print("| requests/s of the program while the health port is attacked: %s | %.0f%s | %.0f "
-                  "| %.3f | %s with `wrk -t1 -c16 -d%ds` on its port and `storm_health HPORT %s` for "
-                  "the run; baseline: the same without the attack, interleaved, median of %d each; "
-                  "the shim's thread took %.0f %% of a core, the attacker %.0f %% (all share the "
-                  "2 cores) |"
-                  % (what[mode], w[0], errs, wo[0], w[0] / wo[0], epoll, HOSTILE_SECONDS, mode,
-                     HOSTILE_RUNS, 100 * ho[mode]["shim_cpu"], 100 * ho[mode]["attacker_cpu"]))
+            own, other, none = ho[mode]["own"], ho[mode]["other"], ho[mode]["none"]
+            errs = "" if not (own[1] or other[1] or none[1]) else \
+                " (wrk errors: %d own, %d other, %d none)" % (own[1], other[1], none[1])
+            print("| requests/s of the program while its health port is attacked: %s | %.0f%s | "
+                  "%.0f (no attack); %.0f (the same attack on another process) | %.3f; %.3f | "
+                  "%s with `wrk -t1 -c16 -d%ds` on its port and `storm_health HPORT %s` for the run; "
+                  "baselines, interleaved: no attack, and the attack aimed at the health port of "
+                  "another process under the shim; median of %d each; the program's shim thread "
+                  "took %.0f %% of a core, the attacker %.0f %% (all share the 2 cores) |"
+                  % (what[mode], own[0], errs, none[0], other[0], own[0] / none[0],
+                     own[0] / other[0], epoll, HOSTILE_SECONDS, mode, HOSTILE_RUNS,
+                     100 * ho[mode]["shim_cpu"], 100 * ho[mode]["attacker_cpu"]))
     else:
         print("| hostile health clients | not measured: wrk is not installed (apt-get install wrk) | | | |")
     howd = ("build/progs/slow_threads PORT 300 under the shim, LAMEDUCK_DELAY=200ms: one request, "
