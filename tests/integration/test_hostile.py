@@ -455,9 +455,10 @@ def test_hostile_health_reconnect_flood(t):
             if other or none:
                 problems.append("%s: %d answers other than 400/431, %d without an answer" %
                                 (k, other, none))
-    # The flood moves ~0.5 GB/s of oversized headers over loopback: the
-    # machine loses as much throughput when it is aimed at another process
-    # (make bench), so the floor here is the machine's, not the shim's.
+    # The flood pushes oversized headers (up to 256 KiB each) over loopback
+    # as fast as the port takes them: the machine loses as much throughput
+    # when it is aimed at another process (make bench), so the floor here
+    # is the machine's, not the shim's.
     attack(t, "big", judge, 8, 0, rps_floor=0.3)
 
 
