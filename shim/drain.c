@@ -471,12 +471,22 @@ ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
 			(void)stop_listener(k, 0, 0);
 			continue;
 		}
-		if (!accepts && defer) {
+		if (!accepts && defer == LD_DRAIN_OWNER) {
 			/*
 			 * A master that never accepts (its workers do): they take
 			 * the queue first; the owner shuts the socket down after.
 			 */
 			stopped[k].deferred = 1;
+			continue;
+		}
+		if (!accepts && defer == LD_DRAIN_MEMBER) {
+			/*
+			 * A worker's copy of a socket it never accepted from (a
+			 * sibling's, as with nginx's reuseport): shutting it down
+			 * would reset the queue its sibling is about to take.
+			 * Only this process stops; the owner shuts it down.
+			 */
+			(void)stop_listener(k, 0, 0);
 			continue;
 		}
 		out->queued += stop_listener(k, accepts, 1);

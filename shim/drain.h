@@ -12,10 +12,13 @@ struct ld_drain_start {
 };
 
 /*
- * Stop the listeners that count in this process. With defer, a listener this
- * process made but never accepted from (a pre-fork master's) is shut down
- * only by ld_drain_shutdown_deferred(), once the workers took their queues.
+ * Stop the listeners that count in this process. defer says who asks:
+ * LD_DRAIN_SOLO shuts down every listener it made; LD_DRAIN_OWNER (of a
+ * tree) shuts one it made but never accepted from (a pre-fork master's)
+ * only in ld_drain_shutdown_deferred(), once the workers took their
+ * queues; LD_DRAIN_MEMBER never shuts down one it did not accept from.
  */
+enum { LD_DRAIN_SOLO, LD_DRAIN_OWNER, LD_DRAIN_MEMBER };
 void	ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
 	    struct ld_drain_start *out);
 void	ld_drain_shutdown_deferred(void);

@@ -302,7 +302,8 @@ begin_drain(long long now)
 	if (ld_tree != NULL)
 		atomic_store(&ld_tree->stop, 1);
 	publish();
-	ld_drain_begin(ld_cfg.ports, ld_cfg.nports, -1, ld_tree != NULL, &st);
+	ld_drain_begin(ld_cfg.ports, ld_cfg.nports, -1,
+	    ld_tree != NULL ? LD_DRAIN_OWNER : LD_DRAIN_SOLO, &st);
 	T.deferred_until = now + 200;
 	T.in_flight = in_flight_all(now);
 	T.drained = T.connections;
@@ -676,7 +677,7 @@ member_main(void *arg)
 		if (stop > acted) {
 			struct ld_drain_start st;
 
-			ld_drain_begin(ld_cfg.ports, ld_cfg.nports, -1, 0, &st);
+			ld_drain_begin(ld_cfg.ports, ld_cfg.nports, -1, LD_DRAIN_MEMBER, &st);
 			acted = stop;
 		}
 		if (acted && !ended) {

@@ -391,7 +391,7 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     server {{
-        listen {addr}:{port};
+        listen {addr}:{port}{listen_opts};
         location / {{ return 200 "nginx\\n"; }}
         location /slow {{ proxy_pass http://127.0.0.1:{slow}; }}
     }}
@@ -399,7 +399,7 @@ http {{
 """
 
 
-def nginx_pod(t, name):
+def nginx_pod(t, name, listen_opts=""):
     """nginx, a master and 2 workers (as www-data, Debian's default), SIGTERM
     delivered as is (nginx's fast shutdown). /slow is proxied to an upstream
     of 1 s a request (slow_epoll, without the shim)."""
@@ -411,7 +411,8 @@ def nginx_pod(t, name):
     pod.slow_path, pod.slow_body, pod.slow_s = "/slow", "done", 1.0
     conf = os.path.join(pod.dir, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(d=pod.dir, addr=pod.addr, port=pod.port, slow=slow))
+        f.write(NGINX_CONF.format(d=pod.dir, addr=pod.addr, port=pod.port, slow=slow,
+                                  listen_opts=listen_opts))
     pod.proc = t.spawn(["nginx", "-p", pod.dir, "-c", conf, "-e", "stderr"], env=pod.env(),
                        name="nginx-" + name)
     pod.owner = pod.root = pod.proc.pid
@@ -420,6 +421,8 @@ def nginx_pod(t, name):
     pod.errors = r"\[(alert|crit|emerg)\]|accept4?\(\) failed"
     pod.core_fn = lambda: [pod.owner] + pod.workers
     pod.wait_ready()
+    # Ready as soon as one worker serves; the second may still be starting.
+    wait_for(lambda: len(children_of(pod.owner)) >= 2, 10, "nginx to start its 2 workers")
     pod.workers = children_of(pod.owner)
     check(len(pod.workers) == 2, "pod %s: nginx has %d children, expected 2 workers: %s" %
           (name, len(pod.workers), describe(pod.workers)))
@@ -1039,6 +1042,67 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
 
 # nginx, Apache prefork, gunicorn and busybox httpd (CGI) run lb_case in
 # test_matrix.py (the compatibility matrix), with the pod makers above.
+
+def test_tree_nginx_reuseport(t):
+    """nginx with `listen ... reuseport`: the master opens one socket per
+    worker and every worker holds them all, accepting from its own only. A
+    worker must not shut down a sibling's socket (it would reset the queue
+    the sibling is about to take): the same checks as nginx, and the log
+    shows the sockets parked, not lost."""
+    lb_case(t, lambda t, name: nginx_pod(t, name, " reuseport"))
+
+
+test_tree_nginx_reuseport.timeout = LB_TIMEOUT
+
+
+def test_tree_reuseport_sibling_queue(t):
+    """tree_prefork with one SO_REUSEPORT socket per worker (as nginx's
+    reuseport): each worker holds both and accepts from its own only; the
+    second accepts slowly (one connection per 400 ms), so connections wait
+    in its socket's queue when the drain begins. The first worker must not
+    shut that socket down (it never accepted from it): that would reset the
+    queue before its owner took it. Three rounds (which worker drains first
+    is a race); every request sent 0.4 s before the drain is answered."""
+    conns, rounds = 12, 3
+    for rnd in range(rounds):
+        port, hport = t.port(), t.port()
+        env = t.shim_env(hport, DELAY="1s", DRAIN_TIMEOUT="5s")
+        env.update(TREE_PREFORK_REUSEPORT="1", TREE_PREFORK_ACCEPT_MS="400")
+        p = t.spawn([os.path.join(PROGS, "tree_prefork"), port, 2, 3], env=env,
+                    name="tree_prefork-reuseport-%d" % rnd)
+        p.wait_ready_line()
+        t.wait_health(hport, 200, proc=p)
+        # Each worker accepts once at least (the shim's thread of a worker
+        # starts at its first accept()).
+        end = now() + 10
+        while now() < end:
+            got = [try_http(port, "/", timeout=2.0) for _ in range(8)]
+            if all(st == 200 for st, _ in got) and len(p.shim_lines()) >= 1:
+                break
+        time.sleep(0.5)
+        t_sig = p.signal(signal.SIGTERM)
+        answers = [None] * conns
+
+        def get(i):
+            answers[i] = try_http(port, "/", timeout=10.0)
+        time.sleep(max(0.0, t_sig + 0.6 - now()))
+        ths = [threading.Thread(target=get, args=(i,), daemon=True) for i in range(conns)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join(15)
+        rc, _ = p.wait_exit(15)
+        bad = [(i, a) for i, a in enumerate(answers) if a is None or a[0] != 200]
+        t.note("round %d: %d of %d answered 200; log: %s" %
+               (rnd, conns - len(bad), conns, " | ".join(l.split(": ", 1)[-1]
+                                                     for l in p.shim_lines())))
+        check(not bad, "round %d: requests sent 0.4 s before the drain not answered: %s; log:"
+              " %s" % (rnd, bad[:4], p.shim_lines()))
+        check(rc == 0, "round %d: tree_prefork: %s" % (rnd, p.status_text()))
+
+
+test_tree_reuseport_sibling_queue.timeout = 120
+
 
 def test_tree_prefork(t):
     """tree_prefork (our pre-fork server: blocking accept() in 2 workers,

@@ -52,6 +52,11 @@ http_addr(struct sockaddr_in *sin, const char *port, const char *addr)
 	return inet_pton(AF_INET, addr, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
+/* Set by a program before http_listen: SO_REUSEPORT too (several sockets, one port). */
+static int http_reuseport;
+/* Set by a program before http_accept_loop: a pause after each accept, ms. */
+static long http_accept_pause_ms;
+
 /*
  * A socket (SOCK_STREAM | sock_flags) with SO_REUSEADDR, bound to sin and
  * listening with backlog. On failure: perror(what) and exit 1.
@@ -62,6 +67,8 @@ http_listen(const struct sockaddr_in *sin, int sock_flags, int backlog, const ch
 	int ls = socket(AF_INET, SOCK_STREAM | sock_flags, 0), one = 1;
 
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (http_reuseport)
+		setsockopt(ls, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(ls, (const struct sockaddr *)sin, sizeof(*sin)) == -1 ||
 	    listen(ls, backlog) == -1) {
 		perror(what);
@@ -242,6 +249,8 @@ http_accept_loop(int ls, int accept_flags, const char *who, http_answer_fn answe
 		}
 		if (pthread_create(&th, &attr, http_serve, (void *)(long)c) != 0)
 			close(c);
+		if (http_accept_pause_ms > 0)
+			prog_sleep_ms(http_accept_pause_ms);
 	}
 }
 

@@ -9,6 +9,11 @@
  * left. An accept() error is logged once (stderr, "accept: ") and retried
  * after 10 ms.
  *
+ * With TREE_PREFORK_REUSEPORT=1 in the environment, the master makes one
+ * SO_REUSEPORT socket per worker (as nginx's reuseport does): every worker
+ * holds them all and accepts from its own only. TREE_PREFORK_ACCEPT_MS=N:
+ * the last worker pauses N ms after each accept (its queue builds up).
+ *
  * usage: tree_prefork PORT NWORKERS DELAY_MS [ADDR]
  * stdout: "worker PID" per worker, then "ready"; "master exit" at the end.
  */
@@ -56,7 +61,8 @@ main(int argc, char **argv)
 	struct sockaddr_in sin;
 	struct sigaction sa;
 	sigset_t term, old;
-	int ls, left;
+	int ls[MAXW], left, nls = 1;
+	const char *env;
 
 	if (argc < 4 || argc > 5) {
 		fprintf(stderr, "usage: tree_prefork PORT NWORKERS DELAY_MS [ADDR]\n");
@@ -69,7 +75,13 @@ main(int argc, char **argv)
 	alarm(120);
 	if (http_addr(&sin, argv[1], argc == 5 ? argv[4] : "127.0.0.1") == -1)
 		return 2;
-	ls = http_listen(&sin, 0, 512, "tree_prefork: bind/listen");
+	env = getenv("TREE_PREFORK_REUSEPORT");
+	if (env != NULL && strcmp(env, "1") == 0) {
+		http_reuseport = 1;
+		nls = nworkers;
+	}
+	for (int i = 0; i < nls; i++)
+		ls[i] = http_listen(&sin, 0, 512, "tree_prefork: bind/listen");
 
 	/* SIGTERM is blocked until every worker's pid is known. */
 	sigemptyset(&term);
@@ -91,7 +103,10 @@ main(int argc, char **argv)
 			signal(SIGTERM, SIG_DFL);
 			sigprocmask(SIG_SETMASK, &old, NULL);
 			alarm(120);
-			worker(ls);
+			env = getenv("TREE_PREFORK_ACCEPT_MS");
+			if (env != NULL && i == nworkers - 1)
+				http_accept_pause_ms = atol(env);
+			worker(ls[i % nls]);
 		}
 		workers[i] = pid;
 		printf("worker %d\n", (int)pid);
