@@ -368,6 +368,7 @@ listening(int fd)
 }
 
 #define LD_MAX_REGS	256
+#define LD_MAX_EPFDS	256
 
 static int
 ctl(int epfd, int op, int fd, struct epoll_event *ev)
@@ -390,11 +391,17 @@ static int
 stop_listener(int i, int take, int shut)
 {
 	struct ld_epoll_reg regs[LD_MAX_REGS];
+	int epfds[LD_MAX_EPFDS], nep;
 	int fd = stopped[i].fd, nregs, queued = 0, swapped;
 	int e = errno;
 
+	/*
+	 * The epoll descriptors are listed before the program's epoll_ctl
+	 * calls on fd are held: that takes a look at every descriptor.
+	 */
+	nep = ld_epoll_fds(epfds, LD_MAX_EPFDS);
 	ld_epoll_hold(fd);
-	nregs = ld_epoll_regs(fd, regs, LD_MAX_REGS);
+	nregs = ld_epoll_regs(fd, epfds, nep, regs, LD_MAX_REGS);
 	for (int r = 0; r < nregs; r++)
 		(void)ctl(regs[r].epfd, EPOLL_CTL_DEL, fd, NULL);
 	if (take)
@@ -590,6 +597,17 @@ ld_drain_after_fork(void)
 		if (stopped[i].priv >= 0)
 			ld_close(stopped[i].priv);
 	nstopped = 0;
+}
+
+int
+ld_drain_stashed(int fd)
+{
+	int n = atomic_load(&nstash);
+
+	for (int i = 0; i < n; i++)
+		if (atomic_load(&stash[i].conn) == fd)
+			return 1;
+	return 0;
 }
 
 int

@@ -40,6 +40,8 @@ void	ld_raw_forget(void);
 
 /* In a forked child (async-signal-safe): drop the parent's drain state. */
 void	ld_drain_after_fork(void);
+/* Is fd a queued connection the drain holds for the program? */
+int	ld_drain_stashed(int fd);
 /* accept() on a stopped listener: a connection from its queue, or -1. */
 int	ld_drain_take(int listener);
 /* Does fd hold a placeholder (whose connections are doorbells, never the program's)? */

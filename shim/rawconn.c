@@ -155,7 +155,8 @@ count_raw(int fd, void *arg)
 	if (ld_fd_get(fd) != 0)
 		return 0;
 	r = raw_conn(fd);
-	if (r >= 0) {
+	/* Held for the program's next accept(): the drain counts those. */
+	if (r >= 0 && !ld_drain_stashed(fd)) {
 		c->open++;
 		c->busy += r;
 	}

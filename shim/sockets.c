@@ -283,48 +283,59 @@ out:
 	return n;
 }
 
-struct regs {
-	int			fd, total, cap, failed;
-	unsigned long		ino;
-	struct ld_epoll_reg	*out;
+struct epfds {
+	int	*fds, n, cap, over;
 };
 
 static int
-regs_in(int epfd, void *arg)
+epoll_fd_of(int fd, void *arg)
 {
 	static const char eventpoll[] = "anon_inode:[eventpoll]";
-	struct regs *rg = arg;
+	struct epfds *ef = arg;
 	char link[sizeof(eventpoll)], name[16];
-	int dfd = procfd_dir(), k;
 	ssize_t len;
 
-	if (ld_fd_get(epfd) & LD_FD_OWN)
+	if (ld_fd_get(fd) & LD_FD_OWN)
 		return 0;
-	snprintf(name, sizeof(name), "%d", epfd);
-	len = readlinkat(dfd, name, link, sizeof(link));
+	snprintf(name, sizeof(name), "%d", fd);
+	len = readlinkat(procfd_dir(), name, link, sizeof(link));
 	if (len != (ssize_t)sizeof(eventpoll) - 1 || memcmp(link, eventpoll, (size_t)len) != 0)
 		return 0;
-	k = epoll_regs_of(dfd, epfd, rg->fd, rg->ino, rg->out + rg->total, rg->cap - rg->total);
-	if (k < 0) {
-		rg->failed = 1;
+	if (ef->n == ef->cap) {
+		ef->over = 1;
 		return 1;
 	}
-	rg->total += k;
+	ef->fds[ef->n++] = fd;
 	return 0;
 }
 
 int
-ld_epoll_regs(int fd, struct ld_epoll_reg *out, int cap)
+ld_epoll_fds(int *fds, int cap)
 {
-	struct regs rg = { fd, 0, cap, 0, 0, out };
-	struct stat st;
+	struct epfds ef = { fds, 0, cap, 0 };
 
-	if (ld_fstat(fd, &st) == -1)
+	if (ld_each_fd(epoll_fd_of, &ef) == -1 || ef.over)
 		return -1;
-	rg.ino = (unsigned long)st.st_ino;
-	if (ld_each_fd(regs_in, &rg) == -1 || rg.failed)
+	return ef.n;
+}
+
+int
+ld_epoll_regs(int fd, const int *epfds, int nep, struct ld_epoll_reg *out, int cap)
+{
+	struct stat st;
+	int dfd = procfd_dir(), total = 0;
+
+	if (nep < 0 || dfd < 0 || ld_fstat(fd, &st) == -1)
 		return -1;
-	return rg.total;
+	for (int i = 0; i < nep; i++) {
+		int k = epoll_regs_of(dfd, epfds[i], fd, (unsigned long)st.st_ino, out + total,
+		    cap - total);
+
+		if (k < 0)
+			return -1;
+		total += k;
+	}
+	return total;
 }
 
 /*

@@ -32,11 +32,13 @@ struct ld_epoll_reg {
 	uint64_t	data;
 };
 
+/* The process's epoll descriptors (not the shim's); how many, or -1 if unknown or over cap. */
+int	ld_epoll_fds(int *fds, int cap);
 /*
- * The registrations of the socket at fd, under its number, in the program's
- * epoll sets (/proc/self/fdinfo); how many, or -1 if unknown or over cap.
+ * The registrations of the socket at fd, under its number, in those epoll
+ * sets (/proc/self/fdinfo); how many, or -1 if unknown or over cap.
  */
-int	ld_epoll_regs(int fd, struct ld_epoll_reg *out, int cap);
+int	ld_epoll_regs(int fd, const int *epfds, int nep, struct ld_epoll_reg *out, int cap);
 /* The program's epoll_ctl calls on fd wait until ld_epoll_release(). */
 void	ld_epoll_hold(int fd);
 void	ld_epoll_release(void);
