@@ -472,12 +472,16 @@ def test_closeall_dup2(t):
 
 HAPROXY_CFG = """\
 global
-    maxconn 1000
+    maxconn 2000
     nbthread 1
-    stats socket {tmp}/stats.sock mode 600 level admin
+    stats socket {d}/stats.sock mode 600 level admin
+    log stdout format raw local0
 
 defaults
     mode {mode}
+    log global
+    option {mode}log
+    option dontlog-normal
     timeout connect 2s
     timeout client 20s
     timeout server 20s
@@ -492,9 +496,31 @@ backend be
     balance roundrobin
     option httpchk GET /readyz
     default-server inter 200ms fall 2 rise 1
-    server s1 127.0.0.1:{p1} check port {h1}
-    server s2 127.0.0.1:{p2} check port {h2}
+{servers}
 """
+
+
+def start_haproxy(t, mode, servers, d=None, name="haproxy"):
+    """HAProxy in `mode` (http or tcp) in front of servers [(address, port,
+    health port)], named s1, s2, ...: round robin, each checked with GET
+    /readyz on its health port (at 127.0.0.1) every 200 ms (down after 2
+    failures, up after 1), no retries; sessions that do not end normally
+    are logged to its stdout. Waits until s1 and s2 are UP. Returns (the
+    frontend's port, the stats socket's path, the process)."""
+    check(shutil.which("haproxy"), "haproxy is not installed (tests/deps.sh installs it)")
+    d = d or t.tmp
+    os.makedirs(d, exist_ok=True)
+    fe = t.port()
+    lines = ["    server s%d %s:%d check addr 127.0.0.1 port %d" % (i + 1, addr, int(port), int(hp))
+             for i, (addr, port, hp) in enumerate(servers)]
+    cfg = os.path.join(d, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(HAPROXY_CFG.format(d=d, mode=mode, fe=fe, servers="\n".join(lines)))
+    sock = os.path.join(d, "stats.sock")
+    proc = t.spawn(["haproxy", "-f", cfg, "-db"], shim=False, name=name)
+    wait_haproxy(sock, "UP")
+    return fe, sock, proc
+
 
 WRK_CONNS = 16
 
@@ -552,18 +578,12 @@ def behind_haproxy(t, mode, delay=1.0, drain_timeout=2.0):
     """Two slow_epoll (2 ms a request, keep-alive) behind HAProxy, wrk with
     keep-alive through it for 6 s, SIGTERM to s1 after 2 s. Returns (wrk's
     figures, wrk's output, s1's log)."""
-    for tool in ("haproxy", "wrk"):
-        check(shutil.which(tool), "%s is not installed (tests/deps.sh installs it)" % tool)
-    p1, p2, fe = t.port(), t.port(), t.port()
+    check(shutil.which("wrk"), "wrk is not installed (tests/deps.sh installs it)")
+    p1, p2 = t.port(), t.port()
     env = dict(DELAY="%dms" % (delay * 1000), DRAIN_TIMEOUT="%dms" % (drain_timeout * 1000))
     s1, h1 = start_prog(t, "slow_epoll", p1, 2, **env)
     s2, h2 = start_prog(t, "slow_epoll", p2, 2, **env)
-    cfg = os.path.join(t.tmp, "haproxy.cfg")
-    with open(cfg, "w") as f:
-        f.write(HAPROXY_CFG.format(tmp=t.tmp, mode=mode, fe=fe, p1=p1, p2=p2, h1=h1, h2=h2))
-    sock = os.path.join(t.tmp, "stats.sock")
-    t.spawn(["haproxy", "-f", cfg, "-db"], shim=False, name="haproxy")
-    wait_haproxy(sock, "UP")
+    fe, sock, _ = start_haproxy(t, mode, [("127.0.0.1", p1, h1), ("127.0.0.1", p2, h2)])
 
     wrk = t.spawn(["wrk", "-t2", "-c%d" % WRK_CONNS, "-d6s", "--timeout", "3s",
                    "http://127.0.0.1:%d/" % fe], shim=False, name="wrk")

@@ -49,7 +49,8 @@ import time
 
 from harness import PROGS, check, fail, now, wait_for
 from matrix import dpkg_version, record
-from test_drain import haproxy_stat, wait_haproxy
+from test_drain import haproxy_stat, start_haproxy
+from test_tree import HealthSampler, is_gone, need
 
 DELAY = 1.0          # LAMEDUCK_DELAY
 DRAIN = 5.0          # LAMEDUCK_DRAIN_TIMEOUT
@@ -62,52 +63,6 @@ CONNS = 16           # its concurrent clients
 TIMEOUT = 90         # per test (runner's limit)
 
 LAMEDUCK = {"DELAY": "1s", "DRAIN_TIMEOUT": "5s"}
-
-HAPROXY_CFG = """\
-global
-    maxconn 2000
-    nbthread 1
-    stats socket {tmp}/stats.sock mode 600 level admin
-    log stdout format raw local0
-
-defaults
-    mode tcp
-    log global
-    option tcplog
-    option dontlog-normal
-    timeout connect 2s
-    timeout client 20s
-    timeout server 20s
-    timeout check 1s
-    retries 0
-
-frontend fe
-    bind 127.0.0.1:{fe}
-    default_backend be
-
-backend be
-    balance roundrobin
-    option httpchk GET /readyz
-    default-server inter 200ms fall 2 rise 1
-    server s1 127.0.0.1:{a.port} check port {a.hport}
-    server s2 127.0.0.1:{b.port} check port {b.hport}
-"""
-
-
-def need(*tools):
-    for tool in tools:
-        check(subprocess.run(["sh", "-c", "command -v " + tool], capture_output=True).returncode
-              == 0, "%s is not installed (tests/deps.sh installs it)" % tool)
-
-
-def is_gone(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return True
-    return st[st.rfind(")") + 2:].split()[0] in ("Z", "X")
-
 
 def exchange(port, data, want, timeout=1.5):
     """Sends data on a new connection, reads until the answer starts with
@@ -173,24 +128,11 @@ class TcpPod:
             time.sleep(0.05)
         return self
 
-    benign = None       # regex: an error line that is noted, not failed
-    benign_next = None  #   and one that may follow it
-
     def error_lines(self):
-        """(errors, benign ones)."""
+        """The program's own output lines that show an error it saw."""
         rx = re.compile(self.errors)
-        lines = [l for l in self.proc.out_lines() + self.proc.err_lines()
-                 if not l.startswith("lameduck")]
-        errs, benign = [], []
-        for i, l in enumerate(lines):
-            if self.benign and re.search(self.benign, l):
-                benign.append(l)
-            elif self.benign_next and i > 0 and re.search(self.benign, lines[i - 1]) and \
-                    re.search(self.benign_next, l):
-                benign.append(l)
-            elif rx.search(l):
-                errs.append(l)
-        return errs, benign
+        return [l for l in self.proc.out_lines() + self.proc.err_lines()
+                if not l.startswith("lameduck") and rx.search(l)]
 
 
 def redis_pod(t, name):
@@ -216,56 +158,6 @@ def memcached_pod(t, name):
 
 
 # ---------------------------------------------------------------- watchers
-
-_USERS = re.compile(r'\("[^"]*",pid=(\d+),fd=\d+\)')
-
-
-def health_listeners(ports):
-    """{port: [(local address, {pid, ...})]} from one `ss -Hltnp`."""
-    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, timeout=10).stdout
-    res = {p: [] for p in ports}
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) >= 4:
-            port = f[3].rsplit(":", 1)[-1]
-            if port.isdigit() and int(port) in res:
-                res[int(port)].append((f[3], {int(m) for m in _USERS.findall(line)}))
-    return res
-
-
-class HealthSampler(threading.Thread):
-    """Every ~150 ms: while a pod's server lives (before and after the
-    sample), exactly one LISTEN socket on its health port, held by that pid
-    alone; once it has ended, none. (These servers never fork.)"""
-
-    def __init__(self, pods):
-        super().__init__(daemon=True)
-        self.pods, self.bad, self.samples = pods, [], 0
-        self.halt = threading.Event()
-        self.t0 = now()
-        self.start()
-
-    def run(self):
-        while not self.halt.is_set():
-            before = [p.owner_alive() for p in self.pods]
-            ls = health_listeners([p.hport for p in self.pods])
-            after = [p.owner_alive() for p in self.pods]
-            self.samples += 1
-            for p, b, a in zip(self.pods, before, after):
-                got = ls[p.hport]
-                if b and a and not (len(got) == 1 and got[0][1] == {p.owner}):
-                    self.bad.append("pod %s %.2fs: health port %d: %s (server pid %d)" %
-                                    (p.name, now() - self.t0, p.hport, got, p.owner))
-                elif not b and not a and any(pids for _, pids in got):
-                    self.bad.append("pod %s %.2fs: health port %d still held after the server"
-                                    " ended: %s" % (p.name, now() - self.t0, p.hport, got))
-            self.halt.wait(0.15)
-
-    def finish(self):
-        self.halt.set()
-        self.join(10)
-        return self.bad
-
 
 class DelayProber:
     """From SIGTERM until shortly before the delay ends: a request straight
@@ -313,15 +205,9 @@ def setup(t, make_pod, label):
     need("haproxy", "ss")
     a = make_pod(t, "a" + label)
     b = make_pod(t, "b" + label)
-    fe = t.port()
-    d = os.path.join(t.tmp, "haproxy" + label)
-    os.makedirs(d, exist_ok=True)
-    cfg = os.path.join(d, "haproxy.cfg")
-    with open(cfg, "w") as f:
-        f.write(HAPROXY_CFG.format(tmp=d, fe=fe, a=a, b=b))
-    sock = os.path.join(d, "stats.sock")
-    hap = t.spawn(["haproxy", "-f", cfg, "-db"], shim=False, name="haproxy" + label)
-    wait_haproxy(sock, "UP")
+    fe, sock, hap = start_haproxy(t, "tcp", [("127.0.0.1", p.port, p.hport) for p in (a, b)],
+                                  d=os.path.join(t.tmp, "haproxy" + label),
+                                  name="haproxy" + label)
     return a, b, fe, sock, hap
 
 
@@ -342,7 +228,7 @@ def lb_case_tcp(t, make_pod, run_load, server, version):
     records the row. run_load returns an object with .proc, .started,
     .result() -> (requests, failed, text)."""
     a, b, fe, sock, hap = setup(t, make_pod, "")
-    sampler = HealthSampler([a, b])
+    sampler = HealthSampler([a, b], forks=False)
     load = run_load(t, fe, persist=False)
     wall_sig = time.strftime("%H:%M:%S")
     t_sig = signal_under_load(t, a, load.proc, sock)
@@ -420,10 +306,7 @@ def lb_case_tcp(t, make_pod, run_load, server, version):
             problems.append("pod a's server: %s, expected exit status 0" % a.proc.status_text())
     if any("drain timeout" in l for l in log):
         problems.append("the drain ran into its timeout")
-    errs = a.error_lines()[0] + b.error_lines()[0]
-    benign = a.error_lines()[1] + b.error_lines()[1]
-    if benign:
-        t.note("%s logged at the drain (a spurious wake-up, no failure): %s" % (a.kind, benign))
+    errs = a.error_lines() + b.error_lines()
     if errs:
         problems.append("the program saw errors (%d lines): %s" % (len(errs), errs[:4]))
     stray = [l for p in (a, b) for l in p.proc.shim_lines()
@@ -431,7 +314,7 @@ def lb_case_tcp(t, make_pod, run_load, server, version):
     if stray:
         problems.append("log lines not from the server's pid: %s" % stray[:4])
     if bad_ss:
-        problems.append("health port samples: %s" % bad_ss[:4])
+        problems.append("health port samples: %s" % ["%s %.2fs: %s" % e for e in bad_ss[:4]])
     # ---- the other pod
     if not b.proc.alive():
         problems.append("pod b ended: %s" % b.proc.status_text())
