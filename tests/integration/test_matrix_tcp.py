@@ -44,13 +44,12 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 from harness import PROGS, check, fail, now, wait_for
 from matrix import dpkg_version, record
 from test_drain import haproxy_stat, start_haproxy
-from test_tree import HealthSampler, is_gone, need
+from test_tree import DelayProber, HealthSampler, is_gone, need
 
 DELAY = 1.0          # LAMEDUCK_DELAY
 DRAIN = 5.0          # LAMEDUCK_DRAIN_TIMEOUT
@@ -157,34 +156,6 @@ def memcached_pod(t, name):
     return pod.start(argv)
 
 
-# ---------------------------------------------------------------- watchers
-
-class DelayProber:
-    """From SIGTERM until shortly before the delay ends: a request straight
-    to the pod every ~50 ms and its /readyz every ~10 ms."""
-
-    def __init__(self, t, pod, t_sig, until):
-        self.server, self.readyz = [], []     # (offset, ok or status, text)
-        jobs = ((lambda: exchange(pod.port, pod.ping, pod.pong), self.server, 0.05),
-                (lambda: t.health(pod.hport, timeout=1.5), self.readyz, 0.01))
-        self.threads = [threading.Thread(target=self.run, args=(fn, into, pause, t_sig, until),
-                                         daemon=True) for fn, into, pause in jobs]
-        for th in self.threads:
-            th.start()
-
-    @staticmethod
-    def run(fn, into, pause, t_sig, until):
-        while now() < t_sig + until:
-            t0 = now() - t_sig
-            a, b = fn()
-            into.append((t0, a, b))
-            time.sleep(pause)
-
-    def join(self, timeout):
-        for th in self.threads:
-            th.join(timeout)
-
-
 # ---------------------------------------------------------------- the case
 
 _TERM_STATE = re.compile(r"\] \S+ \S+ \S+ \S+ ([A-Z-])([A-Z-]) ")
@@ -232,7 +203,8 @@ def lb_case_tcp(t, make_pod, run_load, server, version):
     load = run_load(t, fe, persist=False)
     wall_sig = time.strftime("%H:%M:%S")
     t_sig = signal_under_load(t, a, load.proc, sock)
-    prober = DelayProber(t, a, t_sig, DELAY - 0.2)
+    prober = DelayProber(t_sig, DELAY - 0.2, lambda: exchange(a.port, a.ping, a.pong),
+                         lambda: t.health(a.hport, timeout=1.5))
     hard = DELAY + DRAIN + MARGIN + a.extra_exit
     a.proc.done.wait(hard + 3)
     t_gone = a.proc.exit_time

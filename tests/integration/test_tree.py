@@ -750,26 +750,27 @@ def need(*tools):
 
 
 class DelayProber:
-    """From SIGTERM until shortly before the delay ends: the pod's server
-    straight (not through HAProxy) every ~50 ms, and its /readyz every
-    ~10 ms, each in a thread of its own."""
+    """From SIGTERM until shortly before the delay ends, each in a thread of
+    its own: server(), a request straight to the pod (not through the
+    balancer), every ~50 ms, and readyz(), its /readyz, every ~10 ms. Each
+    returns a pair (status or ok, body or text); .server and .readyz hold
+    (offset from the signal, first, second)."""
 
-    def __init__(self, pod, t_sig, until):
-        self.pod, self.t_sig, self.until = pod, t_sig, until
-        self.server, self.readyz = [], []   # (offset, status, body)
-        self.threads = [threading.Thread(target=self.run, args=(port, path, host, into, pause),
+    def __init__(self, t_sig, until, server, readyz):
+        self.server, self.readyz = [], []
+        self.threads = [threading.Thread(target=self.run, args=(fn, into, pause, t_sig, until),
                                          daemon=True)
-                        for port, path, host, into, pause in (
-                            (pod.port, pod.path, pod.addr, self.server, 0.05),
-                            (pod.hport, "/readyz", "127.0.0.1", self.readyz, 0.01))]
+                        for fn, into, pause in ((server, self.server, 0.05),
+                                                (readyz, self.readyz, 0.01))]
         for th in self.threads:
             th.start()
 
-    def run(self, port, path, host, into, pause):
-        while now() < self.t_sig + self.until:
-            t0 = now() - self.t_sig
-            st, body = try_http(port, path, host=host, timeout=1.5)
-            into.append((t0, st, body))
+    @staticmethod
+    def run(fn, into, pause, t_sig, until):
+        while now() < t_sig + until:
+            t0 = now() - t_sig
+            first, second = fn()
+            into.append((t0, first, second))
             time.sleep(pause)
 
     def join(self, timeout):
@@ -861,7 +862,9 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
     else:
         t_sig = now()
         os.kill(a.owner, signal.SIGTERM)
-    prober = DelayProber(a, t_sig, DELAY - 0.2)
+    prober = DelayProber(t_sig, DELAY - 0.2,
+                         lambda: try_http(a.port, a.path, host=a.addr, timeout=1.5),
+                         lambda: try_http(a.hport, "/readyz", timeout=1.5))
     slow = SlowRequest(a, t_sig + DELAY - 0.3, "sent 0.3 s before the drain began") \
         if a.slow_path else None
     dur = during(t, a, t_sig) if during else None
