@@ -53,18 +53,25 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def server(env_extra, shim=True):
+def launch(argv_of, env_extra=None, shim=True):
+    """argv_of(port) on a free port, under the shim (a free health port,
+    log off) or not; returns (process, port, health port)."""
     port, hport = free_port(), free_port()
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     if shim:
         env.update({"LD_PRELOAD": SHIM, "LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport,
                     "LAMEDUCK_LOG": "off"})
-    env.update(env_extra)
-    p = subprocess.Popen([PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
+    env.update(env_extra or {})
+    p = subprocess.Popen(argv_of(port), env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
     return p, port, hport
+
+
+def server(env_extra, shim=True):
+    """python3 -m http.server."""
+    return launch(lambda port: [PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                  env_extra, shim)
 
 
 def stop(p):
@@ -164,20 +171,12 @@ def bench_throughput():
     """Our epoll server (no work per request) under wrk, with and without the
     shim, interleaved: keep-alive (the read/write path) and a connection per
     request (the accept/close path)."""
-    prog = os.path.join(ROOT, "build", "progs", "slow_epoll")
     res = {}
     for close in (False, True):
         runs = {False: [], True: []}
         for _ in range(3):
             for shim in (False, True):
-                port, hport = free_port(), free_port()
-                env = dict(os.environ)
-                env.pop("LD_PRELOAD", None)
-                if shim:
-                    env.update({"LD_PRELOAD": SHIM, "LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport,
-                                "LAMEDUCK_LOG": "off"})
-                p = subprocess.Popen([prog, str(port), "0"], env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                p, port, _ = start_prog("slow_epoll", ["0"], {}, shim)
                 try:
                     wait_for(lambda: get(port, "/") == 200)
                     runs[shim].append(wrk_rps(port, 3, close))
@@ -189,17 +188,8 @@ def bench_throughput():
 
 def start_prog(name, args, env_extra, shim=True):
     """One of our test programs (build/progs), optionally under the shim."""
-    port, hport = free_port(), free_port()
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
-    if shim:
-        env.update({"LD_PRELOAD": SHIM, "LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport,
-                    "LAMEDUCK_LOG": "off"})
-    env.update(env_extra)
-    p = subprocess.Popen([os.path.join(ROOT, "build", "progs", name), str(port)] + list(args),
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-    return p, port, hport
+    prog = os.path.join(ROOT, "build", "progs", name)
+    return launch(lambda port: [prog, str(port)] + list(args), env_extra, shim)
 
 
 def wrk_cmd(url, conns, seconds):
@@ -303,12 +293,8 @@ def bench_hostile():
                     wait_for(lambda: get(port, "/") == 200 and get(hport) == 200)
                     target = hport
                     if where == "other":
-                        target = free_port()
-                        env = dict(os.environ, LD_PRELOAD=SHIM, LAMEDUCK_LOG="off",
-                                   LAMEDUCK_READY="start",
-                                   LAMEDUCK_HEALTH="127.0.0.1:%d" % target)
-                        other = subprocess.Popen(["sleep", "60"], env=env,
-                                                 start_new_session=True)
+                        other, _, target = launch(lambda _port: ["sleep", "60"],
+                                                  {"LAMEDUCK_READY": "start"})
                         wait_for(lambda: get(target) == 200)
                     c0, t0 = other_threads_cpu(p.pid), time.monotonic()
                     w = subprocess.Popen(wrk_cmd("http://127.0.0.1:%d/" % port, 16, HOSTILE_SECONDS),
