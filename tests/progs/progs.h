@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,6 +152,34 @@ prog_block_and_handle(int sig, void (*handler)(int))
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(sig, &sa, NULL) == -1)
 		prog_fail("sigaction: %s", strerror(errno));
+}
+
+/*
+ * Reaps pid, polling: a child that does not end within 2 s is SIGKILLed
+ * (alarm() cannot end a child that spins with every signal blocked), after
+ * before_kill(pid) if given, and *hung set. Returns waitpid's result.
+ */
+static inline pid_t
+prog_reap(pid_t pid, int *st, int *hung, void (*before_kill)(pid_t))
+{
+	long long end = prog_now_ms() + 2000;
+	pid_t r;
+
+	*hung = 0;
+	for (;;) {
+		struct timespec ts = { 0, 20000 };
+
+		r = waitpid(pid, st, WNOHANG);
+		if (r != 0 && !(r == -1 && errno == EINTR))
+			return r;
+		if (!*hung && prog_now_ms() >= end) {
+			*hung = 1;
+			if (before_kill != NULL)
+				before_kill(pid);
+			kill(pid, SIGKILL);
+		}
+		nanosleep(&ts, NULL);
+	}
 }
 
 #endif

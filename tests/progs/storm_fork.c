@@ -140,32 +140,6 @@ handler(int sig)
 }
 
 /*
- * Reaps pid, polling: a child that does not end within 2 s is SIGKILLed
- * (alarm() cannot end a child that spins with every signal blocked) and
- * *hung set. Returns waitpid's result.
- */
-static pid_t
-reap(pid_t pid, int *st, int *hung)
-{
-	long long end = prog_now_ms() + 2000;
-	pid_t r;
-
-	*hung = 0;
-	for (;;) {
-		struct timespec ts = { 0, 20000 };
-
-		r = waitpid(pid, st, WNOHANG);
-		if (r != 0 && !(r == -1 && errno == EINTR))
-			return r;
-		if (!*hung && prog_now_ms() >= end) {
-			*hung = 1;
-			kill(pid, SIGKILL);
-		}
-		nanosleep(&ts, NULL);
-	}
-}
-
-/*
  * mb megabytes of private memory, touched: fork() then spends milliseconds
  * copying page tables, after its copy of the signal actions and before its
  * copy of the memory where the shim keeps its own view of them.
@@ -230,7 +204,7 @@ plain(void)
 			_exit(0);
 		}
 		forks++;
-		if (reap(pid, &st, &h) != pid) {
+		if (prog_reap(pid, &st, &h, NULL) != pid) {
 			reap_err++;
 			continue;
 		}
@@ -284,7 +258,7 @@ conn(long quick)
 			prog_fail("fork: %s", strerror(errno));
 		if (pid == 0)
 			_exit(0);
-		if (reap(pid, &st, &h) != pid || h)
+		if (prog_reap(pid, &st, &h, NULL) != pid || h)
 			prog_fail("waitpid(%d): %s", (int)pid, h ? "hung: killed" : strerror(errno));
 	}
 	t0 = prog_now_ms();

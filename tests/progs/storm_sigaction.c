@@ -167,32 +167,6 @@ note_hung(pid_t pid)
 	snprintf(hung_info, sizeof(hung_info), "state=%c sigblk=%.16s", st[7], blk + 8);
 }
 
-/*
- * Reaps pid, polling: a child that does not end within 2 s is SIGKILLed and
- * *hung set. Returns waitpid's result.
- */
-static pid_t
-reap(pid_t pid, int *st, int *hung)
-{
-	long long end = prog_now_ms() + 2000;
-	pid_t r;
-
-	*hung = 0;
-	for (;;) {
-		struct timespec ts = { 0, 20000 };
-
-		r = waitpid(pid, st, WNOHANG);
-		if (r != 0 && !(r == -1 && errno == EINTR))
-			return r;
-		if (!*hung && prog_now_ms() >= end) {
-			*hung = 1;
-			note_hung(pid);
-			kill(pid, SIGKILL);
-		}
-		nanosleep(&ts, NULL);
-	}
-}
-
 int
 main(int argc, char **argv)
 {
@@ -251,7 +225,7 @@ main(int argc, char **argv)
 			_exit(0);
 		}
 		forks++;
-		if (reap(pid, &st, &h) != pid)
+		if (prog_reap(pid, &st, &h, note_hung) != pid)
 			bad_child++;
 		else if (h || (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM))
 			hung++;
