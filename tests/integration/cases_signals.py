@@ -5,18 +5,9 @@ import os
 import signal
 import time
 
-from harness import PROGS, PY, check, fail, now, wait_for
+from harness import PROGS, PY, check, fail, fields, now, wait_for
 
 DELAY = 1.0     # seconds; short, but long enough to see "not before"
-
-
-def fields(line):
-    out = {}
-    for kv in line.split():
-        if "=" in kv:
-            k, v = kv.split("=", 1)
-            out[k] = v
-    return out
 
 
 def lameduck_then_delivery(t, p, hport, delay=DELAY, sig=signal.SIGTERM):

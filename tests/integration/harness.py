@@ -33,6 +33,16 @@ TOKEN_VAR = "LDTEST_TOKEN"
 STARTUP_TIMEOUT = 10.0
 
 
+def fields(line):
+    """The key=value words of a line (our test programs' result lines)."""
+    out = {}
+    for kv in line.split():
+        if "=" in kv:
+            k, v = kv.split("=", 1)
+            out[k] = v
+    return out
+
+
 class TestFailure(Exception):
     pass
 

@@ -47,8 +47,8 @@ import subprocess
 import threading
 import time
 
-from harness import PROGS, check, children_of, http, now, proc_status, wait_for
-from test_drain import parse_wrk
+from harness import PROGS, check, children_of, fields, http, now, proc_status, wait_for
+from test_drain import log_of, parse_wrk
 
 PROBE_TARGET = 0.100    # what the health port should manage under attack
 PROBE_BOUND = 0.300     # asserted: generous for CI
@@ -66,19 +66,6 @@ WRK_CONNS = 8
 
 
 # ---------------------------------------------------------------- helpers
-
-def fields(line):
-    out = {}
-    for kv in line.split():
-        if "=" in kv:
-            k, v = kv.split("=", 1)
-            out[k] = v
-    return out
-
-
-def log_of(p):
-    return "\n".join(p.shim_lines())
-
 
 def fd_count(pid):
     try:
