@@ -107,7 +107,7 @@ ld_health_start(uint64_t listen_tag)
 
 	acc.tag = listen_tag;
 	acc.tokens = LD_HEALTH_ACCEPT_BURST * 1000LL;
-	acc.at = 0;
+	acc.at = ld_now_ms();
 	acc.paused = 0;
 	if (ld_own(LD_OWN_HEALTH) >= 0)
 		(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, ld_own(LD_OWN_HEALTH), &ev);
@@ -127,8 +127,6 @@ drop(struct client *c)
 void
 ld_health_accept(long long now)
 {
-	if (acc.at == 0)
-		acc.at = now;
 	refill(now);
 	for (int n = 0; n < LD_HEALTH_MAX_CLIENTS; n++) {
 		struct epoll_event ev;
