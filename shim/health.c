@@ -57,7 +57,7 @@ ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	/* Our own bind must not go through the wrapper's port-clash check. */
 	if (ld_real.bind(fd, (struct sockaddr *)&ss, len) == -1 ||
-	    ld_real.listen(fd, LD_HEALTH_MAX_CLIENTS) == -1) {
+	    ld_real.listen(fd, LD_HEALTH_BACKLOG) == -1) {
 		saved = errno;
 		ld_close(fd);
 		errno = saved;
@@ -73,6 +73,14 @@ ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
  * most of a core of kernel and shim time (README, "Benchmark"). Over the
  * rate the listener leaves the epoll set until a connection may be taken
  * again, and newcomers wait in its backlog, in order.
+ *
+ * The backlog is deep and a burst empties it: when the queue is full the
+ * kernel drops a newcomer's SYN, and the client tries again only a second
+ * later, which is a kubelet probe's whole default timeout. A thousand
+ * connections opened at once are therefore all taken (the oldest cut) in
+ * a few milliseconds, and a probe queued behind them waits no longer; under
+ * a flood that outlasts the burst, it waits at most a queue's length at the
+ * rate (half a second).
  */
 static struct {
 	uint64_t	tag;

@@ -10,8 +10,9 @@
 #define LD_HEALTH_TIMEOUT_MS	2000
 #define LD_TAG_CLIENT		100	/* epoll tags LD_TAG_CLIENT + slot */
 #define LD_HEALTH_DISCARD_MAX	(64 * 1024)	/* read after a final answer, at most */
+#define LD_HEALTH_BACKLOG	1024	/* the listen queue (somaxconn may cap it) */
 #define LD_HEALTH_ACCEPT_RATE	2000	/* new connections a second, at most, */
-#define LD_HEALTH_ACCEPT_BURST	200	/* with bursts of this many */
+#define LD_HEALTH_ACCEPT_BURST	LD_HEALTH_BACKLOG	/* with bursts of a full queue */
 
 /* Bind and listen; fills desc with the address. Returns the fd, or -1 with errno. */
 int	ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen);
