@@ -186,7 +186,7 @@ fuzz-ci: $(FUZZ_BINS)
 MUSL_CC		?= musl-gcc
 MUSL_DIR	:= $(BUILD)/musl
 MUSL_PROG_NAMES	:= slow_threads slow_epoll iterative closeall sig_siginfo sig_suspend \
-		   sig_waitinfo sig_signalfd storm_fork
+		   sig_waitinfo sig_signalfd storm_fork tree_prefork tree_daemon
 MUSL_PROGS	:= $(patsubst %,$(MUSL_DIR)/progs/%,$(MUSL_PROG_NAMES))
 
 $(MUSL_DIR)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) shim/musl.map Makefile

@@ -22,9 +22,11 @@ import time
 import harness
 from harness import BUILD, ROOT, check, now, try_http
 
+import cases_servers
 import cases_signals
 import test_drain
 import test_hostile
+import test_tree
 
 MUSL = os.path.join(BUILD, "musl")
 MUSL_SHIM = os.path.join(MUSL, "liblameduck.so")
@@ -63,18 +65,30 @@ class MuslCtx(harness.Ctx):
         env["LD_PRELOAD"] = MUSL_SHIM
         return env
 
-    def prog(self, name, *args, **kw):
+    def prog_path(self, name):
         path = os.path.join(MUSL_PROGS, name)
         check(os.access(path, os.X_OK), "%s not built (make musl; it is not in MUSL_PROG_NAMES?)"
               % path)
-        return self.spawn([path] + [str(a) for a in args], name=name + "(musl)", **kw)
+        self.musl_used.add(name)
+        return path
+
+    def prog(self, name, *args, **kw):
+        return self.spawn([self.prog_path(name)] + [str(a) for a in args], name=name + "(musl)",
+                          **kw)
 
 
 def musl(t):
     """The same test context, from now on with the musl shim and programs."""
     build(t)
     t.__class__ = MuslCtx
+    t.musl_used = set()
     return t
+
+
+def ran_musl(m, name):
+    """The case really started the musl build of `name`."""
+    check(name in m.musl_used, "the case never started build/musl/progs/%s (it ran %s)" %
+          (name, sorted(m.musl_used) or "none of them"))
 
 
 def readelf(*args):
@@ -282,3 +296,36 @@ def test_musl_fork_storm_conn_child(t):
 
 
 test_musl_fork_storm_conn_child.timeout = 40
+
+
+# ---------------------------------------------------------------- trees and PID 1
+
+def test_musl_pid1(t):
+    """test_pid1_exits_128_plus_signal with slow_epoll on musl as PID 1 of a
+    pid namespace: exit 143 after the delay."""
+    m = musl(t)
+    cases_servers.pid1(m, lambda port: [m.prog_path("slow_epoll"), port, 0])
+    ran_musl(m, "slow_epoll")
+
+
+def test_musl_tree_prefork(t):
+    """test_tree_prefork with tree_prefork on musl: the pre-fork tree behind
+    HAProxy under wrk (the tree memfd, the workers' reports, the master's
+    forwarded SIGTERM), no failed request."""
+    m = musl(t)
+    test_tree.test_tree_prefork(m)
+    ran_musl(m, "tree_prefork")
+
+
+test_musl_tree_prefork.timeout = test_tree.LB_TIMEOUT
+
+
+def test_musl_tree_daemon(t):
+    """test_tree_daemon with tree_daemon on musl: the double-forked survivor
+    takes over the health port and the lifecycle at its first listen()."""
+    m = musl(t)
+    test_tree.test_tree_daemon(m)
+    ran_musl(m, "tree_daemon")
+
+
+test_musl_tree_daemon.timeout = test_tree.LB_TIMEOUT

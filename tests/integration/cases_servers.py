@@ -195,11 +195,19 @@ def test_pid1_exits_128_plus_signal(t):
     """As PID 1 (unshare --pid --fork env LD_PRELOAD=... python3), where the
     kernel ignores default-action signals, SIGTERM ends it with status 143
     after the delay."""
+    pid1(t, lambda port: [PY, "-m", "http.server", port, "--bind", "127.0.0.1"])
+
+
+def pid1(t, argv_for):
+    """argv_for(port) as PID 1 of a new pid namespace, under this context's
+    shim: ready, then SIGTERM from outside -> /readyz 503, and exit 143
+    after the delay (no handler: the kernel would have ignored it)."""
     port, hport, delay = t.port(), t.port(), 1.0
     env = t.base_env()
     env.update({"LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport, "LAMEDUCK_DELAY": "1s"})
-    p = t.spawn(["unshare", "--pid", "--fork", "--kill-child", "env", "LD_PRELOAD=" + SHIM,
-                 PY, "-m", "http.server", port, "--bind", "127.0.0.1"], env=env, name="unshare")
+    preload = t.shim_env(hport)["LD_PRELOAD"]
+    p = t.spawn(["unshare", "--pid", "--fork", "--kill-child", "env", "LD_PRELOAD=" + preload] +
+                [str(a) for a in argv_for(port)], env=env, name="unshare")
     t.wait_health(hport, 200, proc=p)
     kids = children_of(p.pid)
     check(len(kids) == 1, "unshare has children %r" % kids)

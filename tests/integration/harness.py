@@ -486,10 +486,14 @@ class Ctx:
         self.procs.append(p)
         return p
 
-    def prog(self, name, *args, **kw):
+    def prog_path(self, name):
+        """Where our test program `name` is built (for this context's libc)."""
         path = os.path.join(PROGS, name)
         check(os.access(path, os.X_OK), "%s not built (make %s)" % (path, os.path.relpath(path, ROOT)))
-        return self.spawn([path] + [str(a) for a in args], name=name, **kw)
+        return path
+
+    def prog(self, name, *args, **kw):
+        return self.spawn([self.prog_path(name)] + [str(a) for a in args], name=name, **kw)
 
     def py_server(self, port, **kw):
         return self.spawn([PY, "-m", "http.server", port, "--bind", "127.0.0.1"],

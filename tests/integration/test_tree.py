@@ -438,7 +438,7 @@ def prefork_pod(t, name):
     (1 s for /slow);
     the master's handler forwards SIGTERM to the workers and exits 0."""
     pod = Pod(t, name, "tree_prefork")
-    pod.proc = t.spawn([os.path.join(PROGS, "tree_prefork"), pod.port, 2, 3, pod.addr],
+    pod.proc = t.spawn([t.prog_path("tree_prefork"), pod.port, 2, 3, pod.addr],
                        env=pod.env(), name="tree_prefork-" + name)
     pod.owner = pod.root = pod.proc.pid
     pod.body = "prefork"
@@ -667,7 +667,7 @@ def daemon_pod(t, name):
     set_subreaper()
     pod = Pod(t, name, "tree_daemon")
     pidfile = os.path.join(pod.dir, "daemon.pid")
-    pod.proc = t.spawn([os.path.join(PROGS, "tree_daemon"), pod.port, 3, pidfile, 500, pod.addr],
+    pod.proc = t.spawn([t.prog_path("tree_daemon"), pod.port, 3, pidfile, 500, pod.addr],
                        env=pod.env(), name="tree_daemon-" + name)
     pod.proc_must_live = False
     pod.body = "daemon"
@@ -1035,7 +1035,7 @@ def test_tree_reuseport_sibling_queue(t):
         port, hport = t.port(), t.port()
         env = t.shim_env(hport, DELAY="1s", DRAIN_TIMEOUT="5s")
         env.update(TREE_PREFORK_REUSEPORT="1", TREE_PREFORK_ACCEPT_MS="400")
-        p = t.spawn([os.path.join(PROGS, "tree_prefork"), port, 2, 3], env=env,
+        p = t.spawn([t.prog_path("tree_prefork"), port, 2, 3], env=env,
                     name="tree_prefork-reuseport-%d" % rnd)
         p.wait_ready_line()
         t.wait_health(hport, 200, proc=p)
