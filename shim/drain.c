@@ -69,6 +69,7 @@ static struct {
 	int	nonblock;	/* the placeholder copies the program's mode */
 	int	deferred;	/* made here but never accepted from: shut down later */
 	_Atomic int rung;	/* its placeholder holds a doorbell */
+	_Atomic unsigned long ph_ino;	/* which placeholder that is */
 } stopped[LD_MAX_STOPPED];
 static int nstopped;
 
@@ -128,18 +129,19 @@ placeholder(int like, int nonblock)
 static _Atomic unsigned long ph_inos[LD_MAX_STOPPED];
 static _Atomic int nph;
 
-static void
+static unsigned long
 remember_placeholder(int ph)
 {
 	struct stat st;
 	int n = atomic_load(&nph);
 
 	if (ld_fstat(ph, &st) == -1)
-		return;
+		return 0;
 	if (n == LD_MAX_STOPPED)
 		n = 0;	/* full (a child's drains after its parent's): reuse the oldest */
 	atomic_store(&ph_inos[n], (unsigned long)st.st_ino);
 	atomic_store(&nph, n + 1);
+	return (unsigned long)st.st_ino;
 }
 
 int
@@ -223,7 +225,7 @@ swap_in(int i, int ringing)
 		stopped[i].priv = -1;
 		return -1;
 	}
-	remember_placeholder(ph);
+	atomic_store(&stopped[i].ph_ino, remember_placeholder(ph));
 	cloexec = ld_real.fcntl(fd, F_GETFD) & FD_CLOEXEC;
 	ld_dup3(ph, fd, cloexec ? O_CLOEXEC : 0);
 	ld_close(ph);
@@ -262,22 +264,36 @@ still_there(int i, int swapped)
  * logs every accept() that finds nothing). The placeholder's mode is the
  * program's: a blocking one is made non-blocking for the instant (an
  * accept() that meets that EAGAIN waits and tries again, see sockets.c).
+ *
+ * Through a duplicate of the number: the program may close it and reuse it
+ * at any moment (from another thread), but what the duplicate holds it
+ * holds for good, so when that is our placeholder, only the doorbell can
+ * be taken, never a connection of a socket the program made since.
  */
 static void
 unring(int i)
 {
-	int fd = stopped[i].fd, fl, c, e = errno;
+	struct stat st;
+	int d, fl, c, e = errno;
 
-	if (!atomic_exchange(&stopped[i].rung, 0) || !ld_drain_placeholder(fd))
+	if (!atomic_exchange(&stopped[i].rung, 0))
 		return;
-	fl = ld_real.fcntl(fd, F_GETFL);
-	if (fl != -1 && !stopped[i].nonblock)
-		(void)ld_real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	c = ld_real.accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-	if (c >= 0)
-		ld_close(c);
-	if (fl != -1 && !stopped[i].nonblock)
-		(void)ld_real.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	d = ld_dup_high(stopped[i].fd);
+	if (d < 0) {
+		errno = e;
+		return;
+	}
+	if (ld_fstat(d, &st) == 0 && (unsigned long)st.st_ino == atomic_load(&stopped[i].ph_ino)) {
+		fl = ld_real.fcntl(d, F_GETFL);
+		if (fl != -1 && !stopped[i].nonblock)
+			(void)ld_real.fcntl(d, F_SETFL, fl | O_NONBLOCK);
+		c = ld_real.accept4(d, NULL, NULL, SOCK_CLOEXEC);
+		if (c >= 0)
+			ld_close(c);
+		if (fl != -1 && !stopped[i].nonblock)
+			(void)ld_real.fcntl(d, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	ld_close(d);
 	errno = e;
 }
 

@@ -53,6 +53,8 @@ int	ld_own_sorted(int *out, int cap);
 int	ld_own_hide(int fd);
 /* The same, but the copy stays open across exec. */
 int	ld_own_hide_keep(int fd);
+/* A close-on-exec duplicate where ld_own_hide puts ours (fd stays); -1 on failure. */
+int	ld_dup_high(int fd);
 
 /* ---- inline hot path ---- */
 #include <stdatomic.h>
