@@ -29,9 +29,10 @@
  * takes the doorbell out too (unring), so the program is not woken again for
  * nothing, and an accept() that meets a doorbell closes it and goes on.
  *
- * When /proc cannot be read, or ringing fails, the old way: the socket keeps
- * its number until its queue is handed over, and its EPOLLIN | EPOLLHUP
- * (shut_listener) is what wakes the program. A listener this process did not
+ * When /proc cannot be read, or ringing fails (or 8 placeholders are rung
+ * already), the old way: the socket keeps its number until its queue is
+ * handed over, and its EPOLLIN | EPOLLHUP (shut_listener) is what wakes the
+ * program. A listener this process did not
  * make (socket activation, a hand-over to a successor), or made and accepts
  * from with raw system calls (Go), is never shut down: this process only
  * stops accepting on it (its number and registrations move all the same).
@@ -69,7 +70,7 @@ static struct {
 	int	nonblock;	/* the placeholder copies the program's mode */
 	int	deferred;	/* made here but never accepted from: shut down later */
 	_Atomic int rung;	/* its placeholder holds a doorbell */
-	_Atomic unsigned long ph_ino;	/* which placeholder that is */
+	int	bell;		/* then our own reference to it is in LD_OWN_BELL0 + bell */
 } stopped[LD_MAX_STOPPED];
 static int nstopped;
 
@@ -129,19 +130,18 @@ placeholder(int like, int nonblock)
 static _Atomic unsigned long ph_inos[LD_MAX_STOPPED];
 static _Atomic int nph;
 
-static unsigned long
+static void
 remember_placeholder(int ph)
 {
 	struct stat st;
 	int n = atomic_load(&nph);
 
 	if (ld_fstat(ph, &st) == -1)
-		return 0;
+		return;
 	if (n == LD_MAX_STOPPED)
 		n = 0;	/* full (a child's drains after its parent's): reuse the oldest */
 	atomic_store(&ph_inos[n], (unsigned long)st.st_ino);
 	atomic_store(&nph, n + 1);
-	return (unsigned long)st.st_ino;
 }
 
 int
@@ -207,10 +207,23 @@ ring(int ph)
 static int
 swap_in(int i, int ringing)
 {
-	int fd = stopped[i].fd, ph, cloexec;
+	int fd = stopped[i].fd, ph, cloexec, bell = -1;
 
 	if (stopped[i].priv < 0)
 		return 0;
+	if (ringing) {
+		/*
+		 * A rung placeholder is kept in a slot of ours until its
+		 * doorbell is out (unring accepts from that reference, never
+		 * from the program's number, which it may have closed and
+		 * reused). Only this thread takes slots.
+		 */
+		for (int b = 0; b < LD_OWN_CLIENT0 - LD_OWN_BELL0 && bell < 0; b++)
+			if (ld_own(LD_OWN_BELL0 + b) < 0)
+				bell = b;
+		if (bell < 0)
+			return -1;	/* the old way */
+	}
 	ph = placeholder(stopped[i].priv, stopped[i].nonblock);
 	if (ph < 0)
 		return -1;
@@ -225,10 +238,15 @@ swap_in(int i, int ringing)
 		stopped[i].priv = -1;
 		return -1;
 	}
-	atomic_store(&stopped[i].ph_ino, remember_placeholder(ph));
+	remember_placeholder(ph);
 	cloexec = ld_real.fcntl(fd, F_GETFD) & FD_CLOEXEC;
 	ld_dup3(ph, fd, cloexec ? O_CLOEXEC : 0);
-	ld_close(ph);
+	if (ringing) {
+		stopped[i].bell = bell;
+		ld_own_set(LD_OWN_BELL0 + bell, ld_own_hide(ph));
+	} else {
+		ld_close(ph);
+	}
 	if (ringing) {
 		/*
 		 * The program may have taken the whole queue already;
@@ -261,39 +279,32 @@ still_there(int i, int swapped)
  * Takes the doorbell out of stopped listener i's placeholder, if it still
  * has it: without it the placeholder is never readable, and the program,
  * having had the whole queue, is not woken again for nothing (memcached
- * logs every accept() that finds nothing). The placeholder's mode is the
- * program's: a blocking one is made non-blocking for the instant (an
- * accept() that meets that EAGAIN waits and tries again, see sockets.c).
- *
- * Through a duplicate of the number: the program may close it and reuse it
- * at any moment (from another thread), but what the duplicate holds it
- * holds for good, so when that is our placeholder, only the doorbell can
- * be taken, never a connection of a socket the program made since.
+ * logs every accept() that finds nothing). It is taken through our own
+ * reference to the placeholder, so whatever the program has done with the
+ * number since (closed it, put another file there, locked that file), only
+ * the doorbell can be taken. The placeholder's mode is the program's: a
+ * blocking one is made non-blocking for the instant (an accept() that meets
+ * that EAGAIN waits and tries again, see sockets.c).
  */
 static void
 unring(int i)
 {
-	struct stat st;
-	int d, fl, c, e = errno;
+	int slot = LD_OWN_BELL0 + stopped[i].bell, ph, fl, c, e = errno;
 
 	if (!atomic_exchange(&stopped[i].rung, 0))
 		return;
-	d = ld_dup_high(stopped[i].fd);
-	if (d < 0) {
-		errno = e;
-		return;
-	}
-	if (ld_fstat(d, &st) == 0 && (unsigned long)st.st_ino == atomic_load(&stopped[i].ph_ino)) {
-		fl = ld_real.fcntl(d, F_GETFL);
+	ph = ld_own(slot);
+	if (ph >= 0) {
+		fl = ld_real.fcntl(ph, F_GETFL);
 		if (fl != -1 && !stopped[i].nonblock)
-			(void)ld_real.fcntl(d, F_SETFL, fl | O_NONBLOCK);
-		c = ld_real.accept4(d, NULL, NULL, SOCK_CLOEXEC);
+			(void)ld_real.fcntl(ph, F_SETFL, fl | O_NONBLOCK);
+		c = ld_real.accept4(ph, NULL, NULL, SOCK_CLOEXEC);
 		if (c >= 0)
 			ld_close(c);
 		if (fl != -1 && !stopped[i].nonblock)
-			(void)ld_real.fcntl(d, F_SETFL, fl & ~O_NONBLOCK);
+			(void)ld_real.fcntl(ph, F_SETFL, fl & ~O_NONBLOCK);
 	}
-	ld_close(d);
+	ld_own_close(slot);
 	errno = e;
 }
 
@@ -607,6 +618,8 @@ ld_drain_after_fork(void)
 	ld_raw_forget();
 	for (int i = 0; i < LD_MAX_STOPPED; i++)
 		atomic_store(&stopped[i].rung, 0);
+	for (int b = LD_OWN_BELL0; b < LD_OWN_CLIENT0; b++)
+		ld_own_close(b);
 	close_stash();
 	atomic_store(&nstash, 0);
 	for (int i = 0; i < nstopped; i++)

@@ -109,30 +109,16 @@ ld_fd_each(uint8_t type, void (*fn)(int fd, uint8_t v, void *arg), void *arg)
 	}
 }
 
-/* Where our descriptors go: LD_FD_HIGH, or lower under a small limit. */
-static int
-high_base(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)LD_FD_HIGH + 128)
-		return rl.rlim_cur > 256 ? (int)rl.rlim_cur - 128 : 3;
-	return LD_FD_HIGH;
-}
-
-int
-ld_dup_high(int fd)
-{
-	return ld_real.fcntl(fd, F_DUPFD_CLOEXEC, high_base());
-}
-
 static int
 hide(int fd, int cmd)
 {
-	int base = high_base(), nfd;
+	struct rlimit rl;
+	int base = LD_FD_HIGH, nfd;
 
 	if (fd < 0)
 		return fd;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)LD_FD_HIGH + 128)
+		base = rl.rlim_cur > 256 ? (int)rl.rlim_cur - 128 : 3;
 	if (fd >= base)
 		return fd;
 	nfd = ld_real.fcntl(fd, cmd, base);

@@ -37,7 +37,8 @@ static inline void ld_fd_wrote(int fd);
 /* The shim's own descriptors, each in a slot that follows it when it moves. */
 enum ld_own {
 	LD_OWN_CLAIM, LD_OWN_EPOLL, LD_OWN_SIGFD, LD_OWN_CATCH_R, LD_OWN_CATCH_W,
-	LD_OWN_EVENT, LD_OWN_LOG, LD_OWN_HEALTH, LD_OWN_TREE, LD_OWN_PROCFD, LD_OWN_CLIENT0,
+	LD_OWN_EVENT, LD_OWN_LOG, LD_OWN_HEALTH, LD_OWN_TREE, LD_OWN_PROCFD, LD_OWN_BELL0,
+	LD_OWN_CLIENT0 = LD_OWN_BELL0 + 8,	/* drain.c: placeholders holding a doorbell */
 	LD_OWN_MAX = LD_OWN_CLIENT0 + 64
 };
 
@@ -53,8 +54,6 @@ int	ld_own_sorted(int *out, int cap);
 int	ld_own_hide(int fd);
 /* The same, but the copy stays open across exec. */
 int	ld_own_hide_keep(int fd);
-/* A close-on-exec duplicate where ld_own_hide puts ours (fd stays); -1 on failure. */
-int	ld_dup_high(int fd);
 
 /* ---- inline hot path ---- */
 #include <stdatomic.h>
