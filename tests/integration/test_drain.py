@@ -6,6 +6,7 @@ overwrite every descriptor, and keep-alive behind a real load balancer
 
 Measured figures go to notes (`t.note`), which the runner always prints.
 """
+import fcntl
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from harness import check, now, parse_response, try_http, wait_for
+from harness import PY, check, now, parse_response, try_http, wait_for
 
 # CI is small and noisy: generous bounds, the measured figure in a note.
 REFUSE_BOUND = 0.25       # a connect during the drain is refused within this
@@ -311,6 +312,93 @@ def test_drain_epoll_paused_listener_queued(t):
     check(not epoll_listener_lines(p), "the program's epoll set saw the stopped listener: %s" %
           epoll_listener_lines(p))
     check("drain timeout" not in log, "the drain timed out:\n%s" % log)
+
+
+# The program accepts one connection, then stops accepting (its listener
+# keeps a queue the drain takes and rings the placeholder for), and when
+# told (a line on stdin), puts a file on the listener's number and takes a
+# POSIX record lock on it, as a program that reuses numbers may.
+LOCKER = r"""
+import fcntl, os, signal, socket, sys
+got = []
+signal.signal(signal.SIGTERM, lambda s, f: got.append(s))
+ls = socket.socket()
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(16)
+print("ready", flush=True)
+c, _ = ls.accept()
+sys.stdin.readline()
+f = os.open(sys.argv[2], os.O_RDWR | os.O_CREAT, 0o644)
+os.dup2(f, ls.fileno())
+os.close(f)
+fcntl.lockf(ls.fileno(), fcntl.LOCK_EX)
+print("locked", flush=True)
+while not got:
+    signal.pause()
+print("delivered", flush=True)
+sys.stdin.readline()
+"""
+
+
+def accept_queue(port):
+    """Connections waiting in the listen queue of 127.0.0.1:port (ss's Recv-Q)."""
+    out = subprocess.run(["ss", "-Hltn", "sport", "=", ":%d" % port], capture_output=True,
+                         text=True, timeout=10).stdout.split()
+    return int(out[1]) if len(out) > 1 else None
+
+
+def tell(p):
+    p.popen.stdin.write(b"go\n")
+    p.popen.stdin.flush()
+
+
+def lock_held(path):
+    """Does another process hold a POSIX record lock on path?"""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_drain_reused_number_keeps_its_lock(t):
+    """A program whose listener had queued connections at the drain (the
+    placeholder holds a doorbell for them) closes that number's placeholder
+    by putting a file there, and locks the file (fcntl record lock). The
+    drain ends at its timeout with the queue never taken, and takes the
+    doorbell out: the program's lock is still held after, since the shim
+    never touched the number (closing any descriptor of a file drops the
+    process's locks on it)."""
+    port, hport = t.port(), t.port()
+    path = os.path.join(t.tmp, "locked")
+    p = t.spawn([PY, "-c", LOCKER, port, path], health=hport, stdin=subprocess.PIPE,
+                name="locker", DELAY="0s", DRAIN_TIMEOUT="1s")
+    t.start_ready(p, hport)
+    first = socket.create_connection(("127.0.0.1", port))
+    queued = []
+    try:
+        wait_for(lambda: accept_queue(port) == 0, 5, "the program to accept its one connection")
+        queued = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        wait_for(lambda: accept_queue(port) == 3, 5, "3 connections in the listen queue")
+        p.signal(signal.SIGTERM)
+        t.wait_health(hport, 503, body="draining", timeout=5, proc=p)
+        tell(p)
+        p.wait_out("locked", 5)
+        check(lock_held(path), "the program's lock is not held right after it took it (setup)")
+        p.wait_out("delivered", 10)
+        log = log_of(p)
+        check(re.search(r"\b3 queued connections handed", log),
+              "the 3 connections were not queued at the drain (the setup failed):\n%s" % log)
+        check(lock_held(path), "the program lost its record lock on the file it put on its old "
+              "listener's number during the drain; log:\n%s" % log)
+    finally:
+        for c in [first] + queued:
+            c.close()
+        if p.alive():
+            tell(p)
 
 
 def epoll_idle_listener(t, mode):
