@@ -92,7 +92,21 @@ static struct {
 		_Atomic int	fd;
 		sigset_t	mask;
 	} sigfd[LD_MAX_SIGFD];
+	_Atomic pid_t	self;		/* the process this table belongs to */
 } S;
+
+/*
+ * Are we in a child that the fork handlers never saw? One made with vfork
+ * or clone(CLONE_VM) shares this memory with its parent, and one made with
+ * _Fork has a stale copy: in either, the table is not the child's to use.
+ */
+static int
+elsewhere(void)
+{
+	pid_t self = atomic_load(&S.self);
+
+	return self != 0 && (pid_t)syscall(SYS_getpid) != self;
+}
 
 static uint64_t
 bit(int sig)
@@ -211,6 +225,7 @@ ld_sig_before_fork(void)
 void
 ld_sig_after_fork(void)
 {
+	atomic_store(&S.self, (pid_t)syscall(SYS_getpid));
 	atomic_flag_clear_explicit(&S.sigfd_lock, memory_order_release);
 	unlock_all(&fork_saved);
 }
@@ -313,7 +328,16 @@ catch_signal(int sig, siginfo_t *si, void *uc)
 	int saved = errno;
 
 	(void)uc;
-	if (atomic_load(&ld_role) == LD_ROLE_OWNER)
+	if (elsewhere()) {
+		/*
+		 * A child the fork handlers never saw is in no lifecycle:
+		 * the program's action, now, in this process alone (the
+		 * kernel's actions are its own even when memory is shared).
+		 */
+		(void)real_sigaction(sig, &S.prog[sig], NULL);
+		(void)queue_to((pid_t)syscall(SYS_getpid), sig, &c,
+		    c.code == SI_QUEUE ? c.value : 0);
+	} else if (atomic_load(&ld_role) == LD_ROLE_OWNER)
 		/* The pipe is non-blocking; a full pipe already holds enough signals. */
 		(void)!syscall(SYS_write, ld_own(LD_OWN_CATCH_W), &c, sizeof(c));
 	else
@@ -326,6 +350,7 @@ ld_sig_take(uint64_t signals)
 {
 	struct sigaction ours, cur;
 
+	atomic_store(&S.self, (pid_t)syscall(SYS_getpid));
 	for (int i = 0; i < LD_MAX_SIGFD; i++)
 		atomic_store(&S.sigfd[i].fd, -1);
 	S.owned = signals;
@@ -498,6 +523,23 @@ ld_sig_queue(int sig, const struct ld_caught *from)
 
 /* ---- the interposed functions ---- */
 
+/*
+ * sigaction in a child the fork handlers never saw (elsewhere): the action
+ * goes to the kernel, which keeps the child's apart from its parent's, and
+ * the table stays as it is; ours reads back as the program's.
+ */
+static int
+child_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	struct sigaction k;
+
+	if (real_sigaction(sig, act, &k) == -1)
+		return -1;
+	if (old != NULL)
+		*old = (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == catch_signal ? S.prog[sig] : k;
+	return 0;
+}
+
 static int
 ld_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
@@ -505,6 +547,8 @@ ld_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 	if (!owned(sig))
 		return real_sigaction(sig, act, old);
+	if (elsewhere())
+		return child_sigaction(sig, act, old);
 	lock_sig(sig, &saved);
 	if (!owned(sig)) {
 		/* Released while we waited for the flag. */

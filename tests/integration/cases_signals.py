@@ -105,6 +105,42 @@ def test_resethand_bsd_signal(t):
     resethand(t, "signal", "HANDLER")
 
 
+# ---------------------------------------------------------------- children the fork handlers never see
+
+def test_vfork_child_sigaction_stays_its_own(t):
+    """A vfork() child shares its parent's memory until it execs or exits:
+    its signal(SIGTERM, SIG_DFL) must go to its own kernel actions, not to
+    the parent's table. The parent's query still reads its handler, and
+    SIGTERM runs that handler once, after the delay (it died of SIGTERM
+    when the child's SIG_DFL landed in the parent's table)."""
+    f = run_prog(t, "sig_vfork", "vfork")
+    check(f["handler_after"] == "HANDLER" and f["count"] == "1", "got %r" % f)
+
+
+def test_fork_without_handlers_child_is_plain(t):
+    """A _Fork() child (glibc 2.34: no atfork handlers run) holds a copy of
+    the owner's state. SIGTERM to it must end it at once with the default
+    action, as without the shim (it swallowed the signal and put its copy
+    of the lifecycle in lame duck), and the parent must stay ready."""
+    port, hport = t.port(), t.port()
+    p = t.prog("sig_vfork", port, "_Fork", health=hport, DELAY="5s")
+    t.start_ready(p, hport)
+    _, line = p.wait_out(lambda l: l.startswith("child "), 5, what="the child's pid")
+    child = int(line.split()[1])
+    t0 = now()
+    os.kill(child, signal.SIGTERM)
+    t1, line = p.wait_out(lambda l: l.startswith("child_status="), 3,
+                          what="the child's end (SIGTERM must end it at once)")
+    check(line == "child_status=signal:%d" % signal.SIGTERM,
+          "the _Fork child ended with %s, expected death by SIGTERM" % line)
+    t.note("the _Fork child died of SIGTERM %.0f ms after it was sent" % ((t1 - t0) * 1000))
+    st, body = t.health(hport, timeout=1.0)
+    check(st == 200, "the parent's /readyz is %s %r after its child's SIGTERM, expected 200" %
+          (st, body))
+    check(not any("SIGTERM" in l for l in p.err_lines()),
+          "a lameduck line about SIGTERM: %r" % [l for l in p.err_lines() if "SIGTERM" in l])
+
+
 def test_sigsuspend_nginx_style(t):
     """SIGTERM blocked, plain handler, `while (!flag) sigsuspend(&empty)`:
     the handler must run on the thread in sigsuspend."""

@@ -1,0 +1,106 @@
+/*
+ * sig_vfork PORT MODE: children the shim's fork handlers never see.
+ *   vfork   installs a SIGTERM handler, then a vfork() child (sharing the
+ *           parent's memory) sets SIGTERM to SIG_DFL and _exit()s. The
+ *           parent's query must still read its handler, and SIGTERM (sent
+ *           by the test) must run it once after the delay.
+ *   _Fork   a _Fork() child (no atfork handlers: a copy of the owner's
+ *           state) prints "child PID" and waits with SIGTERM at SIG_DFL;
+ *           the test sends SIGTERM to the child, which must die of it at
+ *           once, while the parent stays ready (not in lame duck).
+ *           The parent prints "child_status=..." when the child has ended.
+ * Prints: handler_after=HANDLER|DFL|OTHER count= (vfork), child PID and
+ * child_status=signal:N|exit:N (_Fork).
+ */
+#include "progs.h"
+
+static volatile sig_atomic_t count;
+
+static void
+handler(int sig)
+{
+	(void)sig;
+	count++;
+}
+
+static const char *
+which(void)
+{
+	struct sigaction q;
+
+	memset(&q, 0, sizeof(q));
+	if (sigaction(SIGTERM, NULL, &q) == -1)
+		prog_fail("sigaction query: %s", strerror(errno));
+	return q.sa_handler == handler ? "HANDLER" : q.sa_handler == SIG_DFL ? "DFL" : "OTHER";
+}
+
+static int
+with_vfork(const char *port)
+{
+	pid_t pid;
+	int st;
+
+	if (signal(SIGTERM, handler) == SIG_ERR)
+		prog_fail("signal: %s", strerror(errno));
+	pid = vfork();
+	if (pid == -1)
+		prog_fail("vfork: %s", strerror(errno));
+	if (pid == 0) {
+		/* As a child about to exec would, with the parent's memory. */
+		(void)signal(SIGTERM, SIG_DFL);
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		prog_fail("waitpid: %s", strerror(errno));
+	if (strcmp(which(), "HANDLER") != 0)
+		prog_fail("after the vfork child set SIG_DFL, the parent's query reads %s", which());
+	(void)prog_listen(port);
+	prog_ready();
+	prog_wait_flag(&count);
+	prog_sleep_ms(300);
+	printf("handler_after=%s count=%d\n", which(), (int)count);
+	fflush(stdout);
+	return 0;
+}
+
+static int
+with_fork_nohandlers(const char *port)
+{
+	pid_t pid;
+	int st;
+
+	(void)prog_listen(port);
+	pid = _Fork();
+	if (pid == -1)
+		prog_fail("_Fork: %s", strerror(errno));
+	if (pid == 0) {
+		printf("child %d\n", (int)getpid());
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
+	prog_ready();
+	if (waitpid(pid, &st, 0) != pid)
+		prog_fail("waitpid: %s", strerror(errno));
+	if (WIFSIGNALED(st))
+		printf("child_status=signal:%d\n", WTERMSIG(st));
+	else
+		printf("child_status=exit:%d\n", WEXITSTATUS(st));
+	fflush(stdout);
+	/* Then as any program without a handler: SIGTERM ends it. */
+	for (;;)
+		pause();
+}
+
+int
+main(int argc, char **argv)
+{
+	prog_start(argc, argv);
+	if (argc < 3)
+		prog_fail("usage: sig_vfork PORT vfork|_Fork");
+	if (strcmp(argv[2], "vfork") == 0)
+		return with_vfork(argv[1]);
+	if (strcmp(argv[2], "_Fork") == 0)
+		return with_fork_nohandlers(argv[1]);
+	prog_fail("%s: mode is vfork or _Fork", argv[2]);
+}
