@@ -29,7 +29,9 @@ UNITS	 := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/*.c))
 
 LAUNCHER := $(if $(wildcard shim/launcher.c),$(BUILD)/lameduck)
 
-all: $(BUILD)/liblameduck.so $(LAUNCHER) $(PROGS)
+PRELOADS := $(patsubst tests/preload/%.c,$(BUILD)/preload/%.so,$(wildcard tests/preload/*.c))
+
+all: $(BUILD)/liblameduck.so $(LAUNCHER) $(PROGS) $(PRELOADS)
 
 $(BUILD)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
 	@mkdir -p $(BUILD)
@@ -44,6 +46,11 @@ $(BUILD)/lameduck: shim/launcher.c shim/config.c shim/config.h shim/shim.h shim/
 $(BUILD)/progs/%: tests/progs/%.c tests/progs/progs.h tests/progs/http.h
 	@mkdir -p $(BUILD)/progs
 	$(CC) $(CFLAGS) -pthread -o $@ $< 
+
+# Libraries the tests preload beside the shim.
+$(BUILD)/preload/%.so: tests/preload/%.c
+	@mkdir -p $(BUILD)/preload
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
 
 # Unit tests link the pure parts of the shim directly.
 UNIT_DEPS := shim/config.c shim/http.c shim/lifecycle.c

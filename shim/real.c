@@ -20,7 +20,181 @@
 
 #include "real.h"
 
-struct ld_real ld_real;
+/*
+ * Until the constructor has resolved them (a wrapper called from another
+ * preloaded library's constructor, which may run first), these lead to the
+ * system call itself. fork and the PATH search of execvp/execvpe are more
+ * than one system call: those resolve everything there and then, which is
+ * safe for them (no allocator calls them while it initialises, the
+ * recursion the header comment avoids). Functions whose wrappers test for
+ * NULL (close, read, write, fcntl, listen, bind, epoll_ctl, the signal
+ * calls) stay NULL until then.
+ */
+extern char **environ;
+
+static int
+raw_accept(int fd, struct sockaddr *a, socklen_t *l)
+{
+	return (int)syscall(SYS_accept4, fd, a, l, 0);
+}
+
+static int
+raw_accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
+{
+	return (int)syscall(SYS_accept4, fd, a, l, flags);
+}
+
+static int
+raw_dup(int fd)
+{
+	return (int)syscall(SYS_dup, fd);
+}
+
+static int
+raw_dup3(int fd, int to, int flags)
+{
+	return (int)syscall(SYS_dup3, fd, to, flags);
+}
+
+static int
+raw_dup2(int fd, int to)
+{
+	if (fd == to)	/* dup3 refuses it; dup2 checks fd and returns it */
+		return syscall(SYS_fcntl, fd, F_GETFD) == -1 ? -1 : to;
+	return raw_dup3(fd, to, 0);
+}
+
+static ssize_t
+raw_readv(int fd, const struct iovec *iov, int n)
+{
+	return syscall(SYS_readv, fd, iov, n);
+}
+
+static ssize_t
+raw_writev(int fd, const struct iovec *iov, int n)
+{
+	return syscall(SYS_writev, fd, iov, n);
+}
+
+static ssize_t
+raw_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *l)
+{
+	return syscall(SYS_recvfrom, fd, buf, n, flags, a, l);
+}
+
+static ssize_t
+raw_recv(int fd, void *buf, size_t n, int flags)
+{
+	return raw_recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+static ssize_t
+raw_recvmsg(int fd, struct msghdr *m, int flags)
+{
+	return syscall(SYS_recvmsg, fd, m, flags);
+}
+
+static ssize_t
+raw_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a, socklen_t l)
+{
+	return syscall(SYS_sendto, fd, buf, n, flags, a, l);
+}
+
+static ssize_t
+raw_send(int fd, const void *buf, size_t n, int flags)
+{
+	return raw_sendto(fd, buf, n, flags, NULL, 0);
+}
+
+static ssize_t
+raw_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	return syscall(SYS_sendmsg, fd, m, flags);
+}
+
+static ssize_t
+raw_sendfile(int out, int in, off_t *off, size_t n)
+{
+	return syscall(SYS_sendfile, out, in, off, n);
+}
+
+static int
+raw_execve(const char *path, char *const argv[], char *const envp[])
+{
+	return (int)syscall(SYS_execve, path, argv, envp);
+}
+
+static int
+raw_execv(const char *path, char *const argv[])
+{
+	return raw_execve(path, argv, environ);
+}
+
+static int
+raw_fexecve(int fd, char *const argv[], char *const envp[])
+{
+	return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+}
+
+static pid_t	late_fork(void);
+static int	late_execvp(const char *, char *const[]);
+static int	late_execvpe(const char *, char *const[], char *const[]);
+
+struct ld_real ld_real = {
+	.accept = raw_accept,
+	.accept4 = raw_accept4,
+	.dup = raw_dup,
+	.dup2 = raw_dup2,
+	.dup3 = raw_dup3,
+	.readv = raw_readv,
+	.recv = raw_recv,
+	.recvfrom = raw_recvfrom,
+	.recvmsg = raw_recvmsg,
+	.writev = raw_writev,
+	.send = raw_send,
+	.sendto = raw_sendto,
+	.sendmsg = raw_sendmsg,
+	.sendfile = raw_sendfile,
+	.execve = raw_execve,
+	.execv = raw_execv,
+	.fexecve = raw_fexecve,
+	.fork = late_fork,
+	.execvp = late_execvp,
+	.execvpe = late_execvpe,
+};
+
+static pid_t
+late_fork(void)
+{
+	ld_real_init();
+	if (ld_real.fork == late_fork) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return ld_real.fork();
+}
+
+static int
+late_execvp(const char *file, char *const argv[])
+{
+	ld_real_init();
+	if (ld_real.execvp == late_execvp) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return ld_real.execvp(file, argv);
+}
+
+static int
+late_execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	ld_real_init();
+	if (ld_real.execvpe == late_execvpe) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return ld_real.execvpe(file, argv, envp);
+}
 
 /*
  * glibc before 2.34 keeps dlsym in libdl.so.2 and pthread_create in
@@ -84,7 +258,12 @@ resolve(const char *name, void *self, int required)
 	return p;
 }
 
-#define R(f)	ld_real.f = (__typeof__(ld_real.f))resolve(#f, (void *)f, 1)
+/* Resolved, or (not found: said once) the fallback above, if any. */
+#define R(f)	do {							\
+		void *p_ = resolve(#f, (void *)f, 1);			\
+		if (p_ != NULL)						\
+			ld_real.f = (__typeof__(ld_real.f))p_;		\
+	} while (0)
 #define O(f)	ld_real.f = (__typeof__(ld_real.f))resolve(#f, NULL, 0)
 
 void

@@ -5,7 +5,7 @@ import re
 import signal
 import time
 
-from harness import (PY, SHIM, check, children_of, fail, listeners, now, proc_status,
+from harness import (BUILD, PY, SHIM, check, children_of, fail, fields, listeners, now, proc_status,
                      try_http, wait_for)
 
 
@@ -187,6 +187,34 @@ def test_ports_own_port_ready(t):
     a, hport = t.port(), t.port()
     p = t.py_server(a, health=hport, PORTS=str(a))
     t.wait_health(hport, 200, proc=p)
+
+
+# ---------------------------------------------------------------- start-up
+
+def test_preloaded_library_calls_before_the_shim(t):
+    """A library preloaded after the shim (tests/preload/early.c) has its
+    constructor run before the shim's, and calls dup, dup2, dup3, the
+    send/recv family, readv, writev, sendfile, accept, accept4, fork and the
+    exec family there, before the shim has resolved libc: each works as
+    without the shim (it crashed on the first dup), and then the program
+    runs its lifecycle as usual."""
+    port, hport = t.port(), t.port()
+    early = os.path.join(BUILD, "preload", "early.so")
+    check(os.access(early, os.R_OK), "%s is not built (make)" % early)
+    env = t.shim_env(hport, DELAY="300ms")
+    env["LD_PRELOAD"] = env["LD_PRELOAD"] + ":" + early
+    p = t.prog("slow_epoll", port, 0, env=env)
+    t.start_ready(p, hport)
+    lines = [l for l in p.err_lines() if l.startswith("early:")]
+    check(lines, "early.so printed nothing; stderr %r" % p.err_lines()[-5:])
+    f = fields(lines[0][len("early:"):])
+    check(f.get("threads") == "1", "the shim's constructor had run first (%s): the test proves "
+          "nothing in this order" % lines[0])
+    check(f.get("ok") == "1", "calls before the shim's constructor: %s" % lines[0])
+    kill_t = p.signal(signal.SIGTERM)
+    lat, body = first_503(t, hport, kill_t, 0.5)
+    check(body == "lameduck", "/readyz 503 body %r" % body)
+    check_ended_by(t, p, kill_t, 0.3, -signal.SIGTERM)
 
 
 # ---------------------------------------------------------------- PID 1
