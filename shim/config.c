@@ -309,9 +309,12 @@ fitted(int w, size_t len)
 	return w >= 0 && (size_t)w < len ? 0 : -1;
 }
 
-/* For people, not for parsing back: "1.5s" reads better than "1s500ms". */
-int
-ld_format_duration(long long ms, char *buf, size_t len)
+/*
+ * For people, "1.5s" reads better than "1s500ms", which is what the parser
+ * takes (no fractions): exact says which.
+ */
+static int
+format_duration(long long ms, char *buf, size_t len, int exact)
 {
 	char frac[8];
 	long long h, m, s, rest;
@@ -329,7 +332,7 @@ ld_format_duration(long long ms, char *buf, size_t len)
 	s = ms / 1000 % 60;
 	rest = ms % 1000;
 	frac[0] = '\0';
-	if (rest != 0) {
+	if (rest != 0 && !exact) {
 		snprintf(frac, sizeof(frac), ".%03lld", rest);
 		n = strlen(frac);
 		while (frac[n - 1] == '0')
@@ -341,9 +344,23 @@ ld_format_duration(long long ms, char *buf, size_t len)
 		w = snprintf(buf, len, "%lldh", h);
 	if (m != 0 && fitted(w, len) == 0)
 		w += snprintf(buf + w, len - (size_t)w, "%lldm", m);
-	if ((s != 0 || rest != 0) && fitted(w, len) == 0)
+	if ((s != 0 || (rest != 0 && !exact)) && fitted(w, len) == 0)
 		w += snprintf(buf + w, len - (size_t)w, "%lld%ss", s, frac);
+	if (rest != 0 && exact && fitted(w, len) == 0)
+		w += snprintf(buf + w, len - (size_t)w, "%lldms", rest);
 	return fitted(w, len);
+}
+
+int
+ld_format_duration(long long ms, char *buf, size_t len)
+{
+	return format_duration(ms, buf, len, 0);
+}
+
+int
+ld_format_duration_exact(long long ms, char *buf, size_t len)
+{
+	return format_duration(ms, buf, len, 1);
 }
 
 static const struct {
@@ -549,7 +566,11 @@ undeliverable(int sig)
 	if (sig == SIGKILL || sig == SIGSTOP)
 		return "a program can not react to KILL or STOP";
 	if (sig > 31 && (sig < SIGRTMIN || sig > SIGRTMAX))
+#ifdef __GLIBC__
 		return "glibc keeps 32 and 33 for itself";
+#else
+		return "musl keeps 32 to 34 for itself";
+#endif
 	return NULL;
 }
 

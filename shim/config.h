@@ -57,6 +57,7 @@ int	ld_parse_deliver(const char *s, uint64_t signals, int deliver[LD_NSIG]);
 int	ld_parse_health(const char *s, struct ld_config *cfg);
 int	ld_parse_ports(const char *s, uint16_t *ports, int *nports);
 int	ld_format_duration(long long ms, char *buf, size_t len);	/* 10000 -> "10s", 1500 -> "1.5s" */
+int	ld_format_duration_exact(long long ms, char *buf, size_t len);	/* 1500 -> "1s500ms": parses back */
 
 static inline int
 ld_sigset_has(uint64_t set, int sig)

@@ -226,13 +226,13 @@ validate(void)
 static void
 show_delay(const struct ld_config *cfg, char *buf, size_t len)
 {
-	ld_format_duration(cfg->delay_ms, buf, len);
+	ld_format_duration_exact(cfg->delay_ms, buf, len);
 }
 
 static void
 show_timeout(const struct ld_config *cfg, char *buf, size_t len)
 {
-	ld_format_duration(cfg->drain_timeout_ms, buf, len);
+	ld_format_duration_exact(cfg->drain_timeout_ms, buf, len);
 }
 
 static void
@@ -309,7 +309,7 @@ show_health(const struct ld_config *cfg, char *buf, size_t len)
 	}
 }
 
-/* Empty for the default, every TCP listener: no value says that. */
+/* Empty for the default, every TCP listener: no value says that (check prints "unset"). */
 static void
 show_ports(const struct ld_config *cfg, char *buf, size_t len)
 {
@@ -365,11 +365,13 @@ check(void)
 			from = "option";
 		else if (getenv(vars[i].name) != NULL)
 			from = "environment";
-		else if (vars[i].show == show_ports)
-			from = "default: every TCP listener";
 		else
 			from = "default";
-		printf("%s=%s (%s)\n", vars[i].name, val, from);
+		if (val[0] == '\0')
+			/* Only unset says "every TCP listener": an empty value is refused. */
+			printf("%s unset (%s: every TCP listener)\n", vars[i].name, from);
+		else
+			printf("%s=%s (%s)\n", vars[i].name, val, from);
 	}
 	return fflush(stdout) == 0 ? 0 : EX_INVALID;
 }

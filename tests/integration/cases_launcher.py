@@ -123,9 +123,14 @@ def check_lines(text):
     """--check's output as {VAR: (value, source)}."""
     res = {}
     for line in text.splitlines():
-        m = re.fullmatch(r"(LAMEDUCK_[A-Z_]+)=(\S*) \(([^)]*)\)", line)
-        check(m is not None, "--check line %r is not VAR=value (source)" % line)
-        res[m.group(1)] = (m.group(2), m.group(3))
+        m = re.fullmatch(r"(LAMEDUCK_[A-Z_]+)=(\S+) \(([^)]*)\)", line) or \
+            re.fullmatch(r"(LAMEDUCK_[A-Z_]+) unset \(([^)]*)\)()", line)
+        check(m is not None, "--check line %r is neither VAR=value (source) nor VAR unset "
+              "(source)" % line)
+        if m.group(3) == "" and " unset " in line:
+            res[m.group(1)] = (None, m.group(2))
+        else:
+            res[m.group(1)] = (m.group(2), m.group(3))
     return res
 
 
@@ -192,7 +197,8 @@ def test_launcher_check(t):
     want = {"LAMEDUCK_DELAY": ("10s", "default"), "LAMEDUCK_DRAIN_TIMEOUT": ("15s", "default"),
             "LAMEDUCK_DRAIN": ("always", "default"), "LAMEDUCK_SIGNALS": ("TERM", "default"),
             "LAMEDUCK_HEALTH": (":8799", "default"), "LAMEDUCK_READY": ("listen", "default"),
-            "LAMEDUCK_LOG": ("info", "default"), "LAMEDUCK_LOG_FORMAT": ("text", "default")}
+            "LAMEDUCK_LOG": ("info", "default"), "LAMEDUCK_LOG_FORMAT": ("text", "default"),
+            "LAMEDUCK_PORTS": (None, "default: every TCP listener")}
     for k, v in want.items():
         check(got[k] == v, "--check with no variables: %s=%s (%s), expected %s (%s)" %
               (k, got[k][0], got[k][1], v[0], v[1]))
@@ -204,7 +210,7 @@ def test_launcher_check(t):
     o, _ = expect(t, ["--check", "--health", "[::1]:9000", "--ready", "start"], 0, env=env)
     got = check_lines(o)
     want = {"LAMEDUCK_DELAY": ("1m30s", "environment"),
-            "LAMEDUCK_DRAIN_TIMEOUT": ("1.5s", "environment"),
+            "LAMEDUCK_DRAIN_TIMEOUT": ("1s500ms", "environment"),
             "LAMEDUCK_SIGNALS": ("INT,TERM", "environment"),
             "LAMEDUCK_DELIVER": ("INT:INT,TERM:QUIT", "environment"),
             "LAMEDUCK_PORTS": ("8080,443", "environment"),
@@ -215,17 +221,19 @@ def test_launcher_check(t):
     for k, v in want.items():
         check(got[k] == v, "--check: %s=%s (%s), expected %s (%s)" % (k, got[k][0], got[k][1], v[0], v[1]))
 
-    # Every value it prints, fed back, gives the same configuration (but
-    # "1.5s", which is for people: durations take no fractions).
-    back = launcher_env(t)
-    for k, (v, _) in got.items():
-        if v and "." not in v:
-            back[k] = v
-    back["LAMEDUCK_DRAIN_TIMEOUT"] = "1500ms"
-    o2, _ = expect(t, ["--check"], 0, env=back, what="--check of its own output")
-    again = check_lines(o2)
-    for k in VARS:
-        check(again[k][0] == got[k][0], "%s=%s read back as %s" % (k, got[k][0], again[k][0]))
+    # Every value it prints, fed back, gives the same configuration; an
+    # unset variable stays unset (an empty value is refused).
+    for env in (env, launcher_env(t, LAMEDUCK_DELAY="59m59s999ms", LAMEDUCK_DRAIN_TIMEOUT="1001")):
+        o, _ = expect(t, ["--check"], 0, env=env)
+        got = check_lines(o)
+        back = launcher_env(t)
+        for k, (v, _) in got.items():
+            if v is not None:
+                back[k] = v
+        o2, _ = expect(t, ["--check"], 0, env=back, what="--check of its own output")
+        again = check_lines(o2)
+        for k in VARS:
+            check(again[k][0] == got[k][0], "%s=%s read back as %s" % (k, got[k][0], again[k][0]))
 
     o, e = expect(t, ["--check"], 1, env=launcher_env(t, LAMEDUCK_SIGNALS="TERM,KILL"),
                   err=('lameduck: LAMEDUCK_SIGNALS="TERM,KILL": "KILL" can not be a lame-duck signal',))

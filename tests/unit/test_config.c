@@ -217,6 +217,36 @@ test_format_roundtrip(void **state)
 	}
 }
 
+/* The launcher's --check prints with ld_format_duration_exact: every value parses back. */
+static void
+test_format_exact_roundtrip(void **state)
+{
+	static const struct {
+		long long	 ms;
+		const char	*s;
+	} t[] = {
+		{ 0, "0s" }, { 999, "999ms" }, { 1000, "1s" }, { 1500, "1s500ms" },
+		{ 60001, "1m1ms" }, { 90500, "1m30s500ms" }, { 3600000, "1h" },
+		{ 3599999, "59m59s999ms" },
+	};
+	char buf[32];
+	long long ms;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(ld_format_duration_exact(t[i].ms, buf, sizeof(buf)), 0);
+		assert_string_equal(buf, t[i].s);
+	}
+	for (ms = 0; ms <= 3600000; ms += 7) {
+		long long back = -1;
+
+		assert_int_equal(ld_format_duration_exact(ms, buf, sizeof(buf)), 0);
+		assert_int_equal(ld_parse_duration(buf, &back), 0);
+		assert_int_equal(back, ms);
+	}
+}
+
 /* --- signals --- */
 
 static void
@@ -988,6 +1018,7 @@ main(void)
 		cmocka_unit_test(test_duration_messages),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_format_roundtrip),
+		cmocka_unit_test(test_format_exact_roundtrip),
 		cmocka_unit_test(test_signal_names),
 		cmocka_unit_test(test_signal_rt),
 		cmocka_unit_test(test_signal_invalid),
