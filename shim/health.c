@@ -78,9 +78,9 @@ ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
  * kernel drops a newcomer's SYN, and the client tries again only a second
  * later, which is a kubelet probe's whole default timeout. A thousand
  * connections opened at once are therefore all taken (the oldest cut) in
- * a few milliseconds, and a probe queued behind them waits no longer; under
- * a flood that outlasts the burst, it waits at most a queue's length at the
- * rate (half a second).
+ * a few milliseconds, and a probe queued behind them waits no longer. A
+ * sustained flood faster than the rate keeps any queue full, and then a
+ * probe may still wait for its SYN's retry.
  */
 static struct {
 	uint64_t	tag;

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -570,6 +571,78 @@ ld_health_yield(int fd, const struct sockaddr *addr, socklen_t len)
 	    "is closed, so /readyz will not answer", a, T.health_desc);
 }
 
+/*
+ * The owner's thread: a member asked for the port (ld_health_ask). It was
+ * woken by the member's connection to the port, or by anything else.
+ */
+static void
+yield_to_member(void)
+{
+	int pid = atomic_load(&ld_tree->yield_pid);
+
+	if (ld_own(LD_OWN_HEALTH) >= 0 && !atomic_exchange(&T.gave_up, 1)) {
+		ld_own_close(LD_OWN_HEALTH);
+		ld_warn("pid %d of this tree binds an address that overlaps the health port %s: "
+		    "the health port is closed, so /readyz will not answer", pid, T.health_desc);
+	}
+	atomic_store(&ld_tree->yield_done, 1);
+}
+
+/* Wakes the owner's thread: a connection to the health port itself. */
+static void
+knock(void)
+{
+	struct sockaddr_storage ss = ld_cfg.health_addr;
+	socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	int c;
+
+	if (ld_cfg.health_any) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		memset(&ss, 0, sizeof(ss));
+		s4->sin_family = AF_INET;	/* the dual-stack socket takes it too */
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*s4);
+	}
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(ld_cfg.health_port);
+	else
+		((struct sockaddr_in *)&ss)->sin_port = htons(ld_cfg.health_port);
+	c = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		return;
+	(void)connect(c, (struct sockaddr *)&ss, len);
+	ld_close(c);
+}
+
+int
+ld_health_ask(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int none = 0, e = errno;
+	pid_t owner;
+
+	if (ld_tree == NULL || ld_cfg.health_off ||
+	    !ld_addr_overlaps(fd, addr, len, &ld_cfg.health_addr, ld_cfg.health_any,
+	    ld_cfg.health_port))
+		return -1;
+	owner = atomic_load(&ld_tree->owner);
+	(void)atomic_compare_exchange_strong(&ld_tree->yield_pid, &none, (int)getpid());
+	/* Bounded: an owner that is gone, or whose thread is stuck, never answers. */
+	for (int i = 0; i < 200 && !atomic_load(&ld_tree->yield_done); i++) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+		if (i % 20 == 0) {
+			if (owner <= 0 || !ld_pid_alive(owner))
+				break;
+			knock();
+		}
+		nanosleep(&ts, NULL);
+	}
+	errno = e;
+	return atomic_load(&ld_tree->yield_done) ? 0 : -1;
+}
+
 /* ---- the thread ---- */
 
 static int
@@ -625,6 +698,9 @@ ld_main(void *arg)
 		}
 		if (atomic_exchange(&T.yielded, 0))
 			ld_own_close(LD_OWN_HEALTH);
+		if (ld_tree != NULL && atomic_load(&ld_tree->yield_pid) != 0 &&
+		    !atomic_load(&ld_tree->yield_done))
+			yield_to_member();
 		if (T.lc.state == LD_ST_STARTING && ld_cfg.ready == LD_READY_LISTEN &&
 		    now >= T.next_scan)
 			scan(now);

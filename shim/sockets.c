@@ -487,11 +487,18 @@ listen(int fd, int backlog)
 LD_EXPORT int
 bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
+	int r;
+
 	if (ld_real.bind == NULL)
 		return (int)syscall(SYS_bind, fd, addr, len);
 	if (atomic_load(&ld_role) == LD_ROLE_OWNER)
 		ld_health_yield(fd, addr, len);
-	return ld_real.bind(fd, addr, len);
+	r = ld_real.bind(fd, addr, len);
+	/* A member's clash with the owner's health port: the program wins it too. */
+	if (r == -1 && errno == EADDRINUSE && atomic_load(&ld_role) == LD_ROLE_MEMBER &&
+	    ld_health_ask(fd, addr, len) == 0)
+		r = ld_real.bind(fd, addr, len);
+	return r;
 }
 
 static _Atomic unsigned long long accepted;

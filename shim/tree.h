@@ -42,6 +42,9 @@ struct ld_tree {
 	_Atomic int	fwd_sig;
 	_Atomic int	fwd_pid;
 	_Atomic uint32_t fwd_uid;
+	/* A member binds an address overlapping the health port: the owner lets it go. */
+	_Atomic int	yield_pid;	/* that member */
+	_Atomic int	yield_done;	/* the owner has closed the port */
 	struct ld_member m[LD_TREE_MAX];
 };
 

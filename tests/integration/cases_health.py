@@ -306,9 +306,14 @@ def test_health_cloexec(t):
 
 # ---------------------------------------------------------------- the program wins
 
-def clash(t, health, addr, host_checks):
+def clash(t, health, addr, host_checks, wrapper=False):
     hport = int(addr.rsplit(":", 1)[1])
-    p = t.prog("bind_health", 0, addr, health=health, LOG="warn", DELAY="30s")
+    if wrapper:
+        # A shell that stays (it owns the health port), the program its child.
+        p = t.spawn(["sh", "-c", '"$0" 0 "$1"; exit $?', t.prog_path("bind_health"), addr],
+                    health=health, name="sh+bind_health", LOG="warn", DELAY="30s")
+    else:
+        p = t.prog("bind_health", 0, addr, health=health, LOG="warn", DELAY="30s")
     p.wait_ready_line()
     for host in host_checks:
         for _ in range(3):
@@ -335,6 +340,15 @@ def test_port_clash_program_wins_v6any(t):
     IPv4 address): the program wins."""
     hport = t.port()
     clash(t, "127.0.0.1:%d" % hport, "[::]:%d" % hport, ["127.0.0.1", "::1"])
+
+
+def test_port_clash_program_wins_under_wrapper(t):
+    """`sh -c 'bind_health ...; exit $?'`: the shell owns the lifecycle and
+    the health port on :P, and its child, the program, binds 0.0.0.0:P. The
+    program wins here too: its bind, refused at first, makes the owner give
+    the port up (one warning, from the owner), and is made again."""
+    hport = t.port()
+    clash(t, ":%d" % hport, "0.0.0.0:%d" % hport, ["127.0.0.1"], wrapper=True)
 
 
 def test_health_port_taken(t):
