@@ -375,7 +375,7 @@ def test_drain_reused_number_keeps_its_lock(t):
     port, hport = t.port(), t.port()
     path = os.path.join(t.tmp, "locked")
     p = t.spawn([PY, "-c", LOCKER, port, path], health=hport, stdin=subprocess.PIPE,
-                name="locker", DELAY="0s", DRAIN_TIMEOUT="1s")
+                name="locker", DELAY="0s", DRAIN_TIMEOUT="2s")
     t.start_ready(p, hport)
     first = socket.create_connection(("127.0.0.1", port))
     queued = []
@@ -386,9 +386,13 @@ def test_drain_reused_number_keeps_its_lock(t):
         p.signal(signal.SIGTERM)
         t.wait_health(hport, 503, body="draining", timeout=5, proc=p)
         tell(p)
-        p.wait_out("locked", 5)
+        t_locked, _ = p.wait_out("locked", 5)
         check(lock_held(path), "the program's lock is not held right after it took it (setup)")
         p.wait_out("delivered", 10)
+        t_cut, _ = p.wait_out(lambda l: "drain timeout" in l, 1, stream="err",
+                              what="the drain's timeout line")
+        check(t_locked < t_cut, "the program took its lock only after the drain ended (a slow "
+              "machine?): the doorbell was out before, so this proved nothing")
         log = log_of(p)
         check(re.search(r"\b3 queued connections handed", log),
               "the 3 connections were not queued at the drain (the setup failed):\n%s" % log)
