@@ -296,13 +296,18 @@ unring(int i)
 	ph = ld_own(slot);
 	if (ph >= 0) {
 		fl = ld_real.fcntl(ph, F_GETFL);
-		if (fl != -1 && !stopped[i].nonblock)
+		if (fl != -1 && !(fl & O_NONBLOCK))
 			(void)ld_real.fcntl(ph, F_SETFL, fl | O_NONBLOCK);
 		c = ld_real.accept4(ph, NULL, NULL, SOCK_CLOEXEC);
 		if (c >= 0)
 			ld_close(c);
-		if (fl != -1 && !stopped[i].nonblock)
-			(void)ld_real.fcntl(ph, F_SETFL, fl & ~O_NONBLOCK);
+		if (fl != -1 && !(fl & O_NONBLOCK)) {
+			/* Only our bit: the program may have set others meanwhile. */
+			int now = ld_real.fcntl(ph, F_GETFL);
+
+			if (now != -1)
+				(void)ld_real.fcntl(ph, F_SETFL, now & ~O_NONBLOCK);
+		}
 	}
 	ld_own_close(slot);
 	errno = e;

@@ -585,7 +585,7 @@ yield_to_member(void)
 		ld_warn("pid %d of this tree binds an address that overlaps the health port %s: "
 		    "the health port is closed, so /readyz will not answer", pid, T.health_desc);
 	}
-	atomic_store(&ld_tree->yield_done, 1);
+	atomic_store(&ld_tree->yield_done, (int)getpid());
 }
 
 /* Wakes the owner's thread: a connection to the health port itself. */
@@ -619,28 +619,40 @@ knock(void)
 int
 ld_health_ask(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	int none = 0, e = errno;
-	pid_t owner;
+	int owner, e = errno, done;
 
 	if (ld_tree == NULL || ld_cfg.health_off ||
 	    !ld_addr_overlaps(fd, addr, len, &ld_cfg.health_addr, ld_cfg.health_any,
 	    ld_cfg.health_port))
 		return -1;
 	owner = atomic_load(&ld_tree->owner);
-	(void)atomic_compare_exchange_strong(&ld_tree->yield_pid, &none, (int)getpid());
-	/* Bounded: an owner that is gone, or whose thread is stuck, never answers. */
-	for (int i = 0; i < 200 && !atomic_load(&ld_tree->yield_done); i++) {
+	if (owner <= 0 || !ld_pid_alive(owner))
+		return -1;
+	/* The request names the owner: a later one (after a take-over) is asked anew. */
+	if (atomic_load(&ld_tree->yield_done) != owner) {
+		atomic_store(&ld_tree->yield_pid, (int)getpid());
+		atomic_store(&ld_tree->yield_to, owner);
+	}
+	/* Bounded: an owner whose thread is stuck, or that ends, never answers. */
+	for (int i = 0; i < 200 && atomic_load(&ld_tree->yield_done) != owner; i++) {
 		struct timespec ts = { 0, 5 * 1000 * 1000 };
 
 		if (i % 20 == 0) {
-			if (owner <= 0 || !ld_pid_alive(owner))
+			if (i > 0 && !ld_pid_alive(owner))
 				break;
 			knock();
 		}
 		nanosleep(&ts, NULL);
 	}
+	done = atomic_load(&ld_tree->yield_done) == owner;
+	if (!done) {
+		/* Given up: no owner is to close its port later for nothing. */
+		int want = owner;
+
+		(void)atomic_compare_exchange_strong(&ld_tree->yield_to, &want, 0);
+	}
 	errno = e;
-	return atomic_load(&ld_tree->yield_done) ? 0 : -1;
+	return done ? 0 : -1;
 }
 
 /* ---- the thread ---- */
@@ -698,8 +710,9 @@ ld_main(void *arg)
 		}
 		if (atomic_exchange(&T.yielded, 0))
 			ld_own_close(LD_OWN_HEALTH);
-		if (ld_tree != NULL && atomic_load(&ld_tree->yield_pid) != 0 &&
-		    !atomic_load(&ld_tree->yield_done))
+		if (ld_tree != NULL && atomic_load(&ld_tree->yield_to) != 0 &&
+		    atomic_load(&ld_tree->yield_to) == (int)getpid() &&
+		    atomic_load(&ld_tree->yield_done) != (int)getpid())
 			yield_to_member();
 		if (T.lc.state == LD_ST_STARTING && ld_cfg.ready == LD_READY_LISTEN &&
 		    now >= T.next_scan)

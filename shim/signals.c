@@ -449,6 +449,22 @@ ld_sig_before_exec(void)
 {
 	sigset_t saved;
 
+	if (elsewhere()) {
+		/*
+		 * A vfork/_Fork child: its kernel actions are its own. Only
+		 * where ours is still there (it set nothing itself) does the
+		 * program's SIG_IGN go back, for the new image to keep.
+		 */
+		for (int sig = 1; sig < LD_NSIG; sig++) {
+			struct sigaction k;
+
+			if (owned(sig) && S.prog[sig].sa_handler == SIG_IGN &&
+			    real_sigaction(sig, NULL, &k) == 0 && (k.sa_flags & SA_SIGINFO) &&
+			    k.sa_sigaction == catch_signal)
+				(void)real_sigaction(sig, &S.prog[sig], NULL);
+		}
+		return;
+	}
 	/* The kernel resets handlers at exec but keeps SIG_IGN: ours would hide it. */
 	lock_all(&saved);
 	for (int sig = 1; sig < LD_NSIG; sig++)
@@ -462,6 +478,8 @@ ld_sig_after_failed_exec(void)
 {
 	struct sigaction ours;
 
+	if (elsewhere())
+		return;		/* SIG_IGN is what the program set there, too */
 	memset(&ours, 0, sizeof(ours));
 	ours.sa_sigaction = catch_signal;
 	ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;

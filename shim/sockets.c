@@ -425,15 +425,28 @@ ld_addr_overlaps(int fd, const struct sockaddr *addr, socklen_t len,
 	if (ss.ss_family == AF_INET6) {
 		const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
 
-		if (health->ss_family == AF_INET6)
-			return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_ARE_ADDR_EQUAL(a,
-			    &((const struct sockaddr_in6 *)health)->sin6_addr);
+		if (health->ss_family == AF_INET6) {
+			const struct in6_addr *h = &((const struct sockaddr_in6 *)health)->sin6_addr;
+
+			return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_UNSPECIFIED(h) ||
+			    IN6_ARE_ADDR_EQUAL(a, h);
+		}
 		tlen = sizeof(v6only);
 		(void)getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &tlen);
 		if (IN6_IS_ADDR_UNSPECIFIED(a))
 			return !v6only;
 		return IN6_IS_ADDR_V4MAPPED(a) && memcmp(&a->s6_addr[12],
 		    &((const struct sockaddr_in *)health)->sin_addr, 4) == 0;
+	}
+	if (ss.ss_family == AF_INET && health->ss_family == AF_INET6) {
+		const struct in_addr *a = &((struct sockaddr_in *)&ss)->sin_addr;
+		const struct in6_addr *h = &((const struct sockaddr_in6 *)health)->sin6_addr;
+
+		/* [::] is dual stack (the shim leaves IPV6_V6ONLY to the kernel's default). */
+		if (IN6_IS_ADDR_UNSPECIFIED(h))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(h) &&
+		    (is_v4_any(a) || memcmp(&h->s6_addr[12], a, 4) == 0);
 	}
 	if (ss.ss_family == AF_INET && health->ss_family == AF_INET) {
 		const struct in_addr *a = &((struct sockaddr_in *)&ss)->sin_addr;

@@ -43,8 +43,9 @@ struct ld_tree {
 	_Atomic int	fwd_pid;
 	_Atomic uint32_t fwd_uid;
 	/* A member binds an address overlapping the health port: the owner lets it go. */
-	_Atomic int	yield_pid;	/* that member */
-	_Atomic int	yield_done;	/* the owner has closed the port */
+	_Atomic int	yield_to;	/* the owner asked (its pid), 0: no request */
+	_Atomic int	yield_pid;	/* the member that asks */
+	_Atomic int	yield_done;	/* the owner (pid) that has closed its port */
 	struct ld_member m[LD_TREE_MAX];
 };
 

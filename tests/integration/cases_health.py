@@ -342,6 +342,13 @@ def test_port_clash_program_wins_v6any(t):
     clash(t, "127.0.0.1:%d" % hport, "[::]:%d" % hport, ["127.0.0.1", "::1"])
 
 
+def test_port_clash_program_wins_v6_explicit(t):
+    """Health on [::]:P written out (dual stack, as the kernel makes it), the
+    program binds 0.0.0.0:P: they overlap, and the program wins."""
+    hport = t.port()
+    clash(t, "[::]:%d" % hport, "0.0.0.0:%d" % hport, ["127.0.0.1"])
+
+
 def test_port_clash_program_wins_under_wrapper(t):
     """`sh -c 'bind_health ...; exit $?'`: the shell owns the lifecycle and
     the health port on :P, and its child, the program, binds 0.0.0.0:P. The

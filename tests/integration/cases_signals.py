@@ -117,6 +117,24 @@ def test_vfork_child_sigaction_stays_its_own(t):
     check(f["handler_after"] == "HANDLER" and f["count"] == "1", "got %r" % f)
 
 
+def test_vfork_child_exec_keeps_its_own_action(t):
+    """The program ignores SIGTERM; a vfork() child sets SIGTERM back to
+    SIG_DFL and execs: the new image starts with SIGTERM not ignored, as
+    without the shim (the exec wrapper put the parent's SIG_IGN back). A
+    second child that changes nothing execs with SIGTERM still ignored."""
+    port, hport = t.port(), t.port()
+    p = t.prog("sig_vfork", port, "vfork_exec", health=hport)
+    p.wait_out("done", 10)
+    ign = [l for l in p.out_lines() if l.startswith("SigIgn:")]
+    check(len(ign) == 2, "expected two SigIgn lines from the children, got %r" % p.out_lines())
+    masks = [int(l.split()[1], 16) for l in ign]
+    bit = 1 << (signal.SIGTERM - 1)
+    check(not masks[0] & bit, "the child that set SIG_DFL exec'd with SIGTERM ignored (%s)" %
+          ign[0])
+    check(masks[1] & bit, "the child that changed nothing exec'd without the program's "
+          "SIG_IGN (%s)" % ign[1])
+
+
 def test_fork_without_handlers_child_is_plain(t):
     """A _Fork() child (glibc 2.34: no atfork handlers run) holds a copy of
     the owner's state. SIGTERM to it must end it at once with the default

@@ -9,6 +9,11 @@
  *           the test sends SIGTERM to the child, which must die of it at
  *           once, while the parent stays ready (not in lame duck).
  *           The parent prints "child_status=..." when the child has ended.
+ *   vfork_exec  SIGTERM ignored; a vfork() child sets SIG_DFL and execs
+ *           `grep SigIgn /proc/self/status` (no LD_PRELOAD), then a second
+ *           child execs it without changing anything: the first must
+ *           start without SIGTERM ignored, the second with it (as without
+ *           the shim). Prints their two SigIgn lines, then "done".
  * Prints: handler_after=HANDLER|DFL|OTHER count= (vfork), child PID and
  * child_status=signal:N|exit:N (_Fork).
  */
@@ -92,15 +97,51 @@ with_fork_nohandlers(const char *port)
 		pause();
 }
 
+static void
+exec_grep(int reset)
+{
+	char *argv[] = { "grep", "SigIgn", "/proc/self/status", NULL }, *envp[] = { NULL };
+	pid_t pid;
+	int st;
+
+	pid = vfork();
+	if (pid == -1)
+		prog_fail("vfork: %s", strerror(errno));
+	if (pid == 0) {
+		if (reset)
+			(void)signal(SIGTERM, SIG_DFL);
+		execve("/bin/grep", argv, envp);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		prog_fail("grep in the vfork child failed (status %#x)", st);
+}
+
+static int
+with_vfork_exec(const char *port)
+{
+	if (signal(SIGTERM, SIG_IGN) == SIG_ERR)
+		prog_fail("signal: %s", strerror(errno));
+	(void)prog_listen(port);
+	fflush(stdout);
+	exec_grep(1);
+	exec_grep(0);
+	printf("done\n");
+	fflush(stdout);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	prog_start(argc, argv);
 	if (argc < 3)
-		prog_fail("usage: sig_vfork PORT vfork|_Fork");
+		prog_fail("usage: sig_vfork PORT vfork|_Fork|vfork_exec");
 	if (strcmp(argv[2], "vfork") == 0)
 		return with_vfork(argv[1]);
 	if (strcmp(argv[2], "_Fork") == 0)
 		return with_fork_nohandlers(argv[1]);
-	prog_fail("%s: mode is vfork or _Fork", argv[2]);
+	if (strcmp(argv[2], "vfork_exec") == 0)
+		return with_vfork_exec(argv[1]);
+	prog_fail("%s: mode is vfork, _Fork or vfork_exec", argv[2]);
 }
