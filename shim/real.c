@@ -131,9 +131,15 @@ raw_execv(const char *path, char *const argv[])
 }
 
 static int
+raw_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+}
+
+static int
 raw_fexecve(int fd, char *const argv[], char *const envp[])
 {
-	return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+	return raw_execveat(fd, "", argv, envp, AT_EMPTY_PATH);
 }
 
 static pid_t	late_fork(void);
@@ -157,6 +163,7 @@ struct ld_real ld_real = {
 	.sendfile = raw_sendfile,
 	.execve = raw_execve,
 	.execv = raw_execv,
+	.execveat = raw_execveat,
 	.fexecve = raw_fexecve,
 	.fork = late_fork,
 	.execvp = late_execvp,
@@ -264,7 +271,11 @@ resolve(const char *name, void *self, int required)
 		if (p_ != NULL)						\
 			ld_real.f = (__typeof__(ld_real.f))p_;		\
 	} while (0)
-#define O(f)	ld_real.f = (__typeof__(ld_real.f))resolve(#f, NULL, 0)
+#define O(f)	do {							\
+		void *p_ = resolve(#f, NULL, 0);			\
+		if (p_ != NULL)						\
+			ld_real.f = (__typeof__(ld_real.f))p_;		\
+	} while (0)
 
 void
 ld_real_init(void)

@@ -4,7 +4,7 @@
  * wrapped function that has a fallback before the shim resolves libc:
  * dup, dup2, dup3, readv, writev, send, recv, sendto, recvfrom, sendmsg,
  * recvmsg, sendfile, accept, accept4, fork, execv, execvp, execvpe,
- * fexecve, execve (the exec calls on a path that does not exist, so they
+ * fexecve, execve, execveat (the exec calls on a path that does not exist, so they
  * return). Prints one line to stderr:
  *   early: threads=N ok=1|0 [failed: CALL ...]
  * threads is how many threads the process had: 1 means the shim's own
@@ -89,6 +89,8 @@ early(void)
 
 	expect(execv("/nonexistent/early", argv) == -1 && errno == ENOENT, "execv");
 	expect(execve("/nonexistent/early", argv, envp) == -1 && errno == ENOENT, "execve");
+	expect(execveat(AT_FDCWD, "/nonexistent/early", argv, envp, 0) == -1 && errno == ENOENT,
+	    "execveat");
 	expect(execvp("lameduck-early-nonexistent", argv) == -1 && errno == ENOENT, "execvp");
 	expect(execvpe("lameduck-early-nonexistent", argv, envp) == -1 && errno == ENOENT,
 	    "execvpe");
