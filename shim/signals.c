@@ -93,6 +93,7 @@ static struct {
 		sigset_t	mask;
 	} sigfd[LD_MAX_SIGFD];
 	_Atomic pid_t	self;		/* the process this table belongs to */
+	_Atomic int	forking;	/* between our prepare and parent/child handlers */
 } S;
 
 /*
@@ -220,12 +221,14 @@ ld_sig_before_fork(void)
 	lock_all(&fork_saved);
 	while (atomic_flag_test_and_set_explicit(&S.sigfd_lock, memory_order_acquire))
 		sched_yield();
+	atomic_store(&S.forking, 1);
 }
 
 void
 ld_sig_after_fork(void)
 {
 	atomic_store(&S.self, (pid_t)syscall(SYS_getpid));
+	atomic_store(&S.forking, 0);
 	atomic_flag_clear_explicit(&S.sigfd_lock, memory_order_release);
 	unlock_all(&fork_saved);
 }
@@ -565,8 +568,21 @@ ld_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 	if (!owned(sig))
 		return real_sigaction(sig, act, old);
-	if (elsewhere())
+	if (elsewhere()) {
+		if (atomic_load(&S.forking)) {
+			/*
+			 * A forked child, in a fork handler registered before
+			 * ours: the table is its own copy, it has one thread,
+			 * and the flags are held for it until our handler.
+			 */
+			if (old != NULL)
+				*old = S.prog[sig];
+			if (act != NULL)
+				store(sig, act);
+			return 0;
+		}
 		return child_sigaction(sig, act, old);
+	}
 	lock_sig(sig, &saved);
 	if (!owned(sig)) {
 		/* Released while we waited for the flag. */

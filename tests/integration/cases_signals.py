@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from harness import PROGS, PY, check, fail, fields, now, wait_for
+from harness import BUILD, PROGS, PY, check, fail, fields, now, wait_for
 
 DELAY = 1.0     # seconds; short, but long enough to see "not before"
 
@@ -57,6 +57,26 @@ def run_prog(t, prog, *args, delay=DELAY, deliver=None, sig=signal.SIGTERM, **en
 def check_sender(t, f, what="si_pid"):
     check(f.get("pid") == str(t.runner_pid),
           "%s is %s, expected the sender's pid %d" % (what, f.get("pid"), t.runner_pid))
+
+
+def test_fork_handler_before_ours_sets_sigterm(t):
+    """A library preloaded after the shim (tests/preload/early.c with
+    EARLY_ATFORK) registers its fork child handler before the shim's, and
+    that handler installs a SIGTERM handler. In the forked child the query
+    reads that handler, and SIGTERM to the child runs it (exit 42)."""
+    port, hport = t.port(), t.port()
+    env = t.shim_env(hport, DELAY="5s")
+    env["LD_PRELOAD"] += ":" + os.path.join(BUILD, "preload", "early.so")
+    env["EARLY_ATFORK"] = "1"
+    p = t.prog("sig_vfork", port, "fork", env=env)
+    t.start_ready(p, hport)
+    _, line = p.wait_out(lambda l: l.startswith("child "), 5, what="the child's pid")
+    check(line.endswith("query=HANDLER"), "the forked child's query of SIGTERM: %r, expected the "
+          "handler its fork handler installed" % line)
+    os.kill(int(line.split()[1]), signal.SIGTERM)
+    _, end = p.wait_out(lambda l: l.startswith("child_status="), 5, what="the child's end")
+    check(end == "child_status=exit:42", "the child ended with %s, expected its handler's "
+          "exit 42" % end)
 
 
 # ---------------------------------------------------------------- handlers

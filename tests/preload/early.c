@@ -9,10 +9,16 @@
  *   early: threads=N ok=1|0 [failed: CALL ...]
  * threads is how many threads the process had: 1 means the shim's own
  * constructor (which starts one in the owner) had not run yet.
+ * With EARLY_ATFORK set, it also registers a fork child handler (before the
+ * shim's) that installs a SIGTERM handler printing "early: SIGTERM
+ * handled" and exiting 42.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -46,6 +52,23 @@ threads(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+static void
+early_term(int sig)
+{
+	static const char msg[] = "early: SIGTERM handled\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(42);
+}
+
+/* Registered before the shim's handlers, so it runs first in the child. */
+static void
+early_child(void)
+{
+	(void)signal(SIGTERM, early_term);
 }
 
 __attribute__((constructor)) static void
@@ -105,6 +128,8 @@ early(void)
 	expect(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 7,
 	    "fork");
 
+	if (getenv("EARLY_ATFORK") != NULL)
+		expect(pthread_atfork(NULL, NULL, early_child) == 0, "pthread_atfork");
 	dprintf(2, "early: threads=%d ok=%d%s%s\n", n, failed[0] == 0, failed[0] ? " failed:" : "",
 	    failed);
 }

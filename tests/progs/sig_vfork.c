@@ -9,6 +9,8 @@
  *           the test sends SIGTERM to the child, which must die of it at
  *           once, while the parent stays ready (not in lame duck).
  *           The parent prints "child_status=..." when the child has ended.
+ *   fork    the same with fork(): the child prints its query of SIGTERM
+ *           too (query=DFL|IGN|HANDLER), for a fork handler that set it.
  *   vfork_exec  SIGTERM ignored; a vfork() child sets SIG_DFL and execs
  *           `grep SigIgn /proc/self/status` (no LD_PRELOAD), then a second
  *           child execs it without changing anything: the first must
@@ -69,21 +71,27 @@ with_vfork(const char *port)
 }
 
 static int
-with_fork_nohandlers(const char *port)
+with_fork(const char *port, int handlers)
 {
 	pid_t pid;
 	int st;
 
-	(void)prog_listen(port);
-	pid = _Fork();
+	/* Forked before the listener: not a worker, its SIGTERM is its own. */
+	pid = handlers ? fork() : _Fork();
 	if (pid == -1)
-		prog_fail("_Fork: %s", strerror(errno));
+		prog_fail("fork: %s", strerror(errno));
 	if (pid == 0) {
-		printf("child %d\n", (int)getpid());
+		struct sigaction q;
+
+		memset(&q, 0, sizeof(q));
+		(void)sigaction(SIGTERM, NULL, &q);
+		printf("child %d query=%s\n", (int)getpid(), q.sa_handler == SIG_DFL ? "DFL" :
+		    q.sa_handler == SIG_IGN ? "IGN" : "HANDLER");
 		fflush(stdout);
 		for (;;)
 			pause();
 	}
+	(void)prog_listen(port);
 	prog_ready();
 	if (waitpid(pid, &st, 0) != pid)
 		prog_fail("waitpid: %s", strerror(errno));
@@ -136,12 +144,14 @@ main(int argc, char **argv)
 {
 	prog_start(argc, argv);
 	if (argc < 3)
-		prog_fail("usage: sig_vfork PORT vfork|_Fork|vfork_exec");
+		prog_fail("usage: sig_vfork PORT vfork|_Fork|fork|vfork_exec");
 	if (strcmp(argv[2], "vfork") == 0)
 		return with_vfork(argv[1]);
 	if (strcmp(argv[2], "_Fork") == 0)
-		return with_fork_nohandlers(argv[1]);
+		return with_fork(argv[1], 0);
+	if (strcmp(argv[2], "fork") == 0)
+		return with_fork(argv[1], 1);
 	if (strcmp(argv[2], "vfork_exec") == 0)
 		return with_vfork_exec(argv[1]);
-	prog_fail("%s: mode is vfork, _Fork or vfork_exec", argv[2]);
+	prog_fail("%s: mode is vfork, _Fork, fork or vfork_exec", argv[2]);
 }
