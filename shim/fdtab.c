@@ -109,6 +109,21 @@ ld_fd_each(uint8_t type, void (*fn)(int fd, uint8_t v, void *arg), void *arg)
 	}
 }
 
+int
+ld_fd_any(uint8_t type)
+{
+	for (unsigned p = 0; p < LD_FDT_PAGES; p++) {
+		_Atomic uint8_t *page = atomic_load(&ld_fdt_pages[p]);
+
+		if (page == 0)
+			continue;
+		for (unsigned i = 0; i < PAGE_SIZE_FDS; i++)
+			if ((atomic_load_explicit(&page[i], memory_order_relaxed) & LD_FD_TYPE) == type)
+				return 1;
+	}
+	return 0;
+}
+
 static int
 hide(int fd, int cmd)
 {

@@ -29,6 +29,8 @@ void	ld_fd_andnot(int fd, uint8_t bits);
 void	ld_fd_clear_range(unsigned lo, unsigned hi);
 /* Calls fn for every descriptor with an entry of the given type. */
 void	ld_fd_each(uint8_t type, void (*fn)(int fd, uint8_t v, void *arg), void *arg);
+/* Is there an entry of that type (not LD_FD_NONE)? Async-signal-safe. */
+int	ld_fd_any(uint8_t type);
 
 /* Hot path: the program read from or wrote to fd. */
 static inline void ld_fd_read(int fd);

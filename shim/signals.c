@@ -313,7 +313,7 @@ member_signal(int sig, const struct ld_caught *c)
 	 * (the master stopping its workers, the owner handing the signal on)
 	 * or to a helper: it passes at once.
 	 */
-	if (owner > 0 && owner != getpid() && ld_holds_listeners &&
+	if (owner > 0 && owner != getpid() && ld_holds_listeners && ld_fd_any(LD_FD_LISTEN) &&
 	    atomic_load(&ld_tree->state) != LD_ST_DELIVERED &&
 	    (syscall(SYS_kill, owner, 0) == 0 || errno == EPERM) &&
 	    !(c->code == SI_QUEUE && c->value == LD_SIG_FROM_OWNER) &&

@@ -59,6 +59,25 @@ def check_sender(t, f, what="si_pid"):
           "%s is %s, expected the sender's pid %d" % (what, f.get("pid"), t.runner_pid))
 
 
+def test_forked_child_without_listener_takes_its_own_sigterm(t):
+    """A child forked after the program listened closes its copy of the
+    listener: it serves nothing, so SIGTERM sent to it from outside is its
+    own (death by SIGTERM at once), not the pod's: the owner (delay 5 s)
+    stays ready and logs no SIGTERM."""
+    port, hport = t.port(), t.port()
+    p = t.prog("sig_vfork", port, "fork_closed", health=hport, DELAY="5s")
+    t.start_ready(p, hport)
+    _, line = p.wait_out(lambda l: l.startswith("child "), 5, what="the child's pid")
+    os.kill(int(line.split()[1]), signal.SIGTERM)
+    _, end = p.wait_out(lambda l: l.startswith("child_status="), 3,
+                        what="the child's end (SIGTERM must end it at once)")
+    check(end == "child_status=signal:%d" % signal.SIGTERM, "the child ended with %s" % end)
+    st, body = t.health(hport, timeout=1.0)
+    check(st == 200, "the owner's /readyz is %s %r after its child's SIGTERM" % (st, body))
+    check(not any("SIGTERM" in l for l in p.shim_lines()),
+          "the owner took the child's SIGTERM: %r" % p.shim_lines())
+
+
 def test_fork_handler_before_ours_sets_sigterm(t):
     """A library preloaded after the shim (tests/preload/early.c with
     EARLY_ATFORK) registers its fork child handler before the shim's, and

@@ -11,6 +11,8 @@
  *           The parent prints "child_status=..." when the child has ended.
  *   fork    the same with fork(): the child prints its query of SIGTERM
  *           too (query=DFL|IGN|HANDLER), for a fork handler that set it.
+ *   fork_closed  fork() after listening; the child closes its copy of
+ *           the listener (it serves nothing) and waits as above.
  *   vfork_exec  SIGTERM ignored; a vfork() child sets SIG_DFL and execs
  *           `grep SigIgn /proc/self/status` (no LD_PRELOAD), then a second
  *           child execs it without changing anything: the first must
@@ -71,17 +73,22 @@ with_vfork(const char *port)
 }
 
 static int
-with_fork(const char *port, int handlers)
+with_fork(const char *port, int handlers, int listen_first)
 {
 	pid_t pid;
-	int st;
+	int st, lfd = -1;
 
-	/* Forked before the listener: not a worker, its SIGTERM is its own. */
+	/* Forked before the listener, or closing its copy: not a worker. */
+	if (listen_first)
+		lfd = prog_listen(port);
 	pid = handlers ? fork() : _Fork();
 	if (pid == -1)
 		prog_fail("fork: %s", strerror(errno));
 	if (pid == 0) {
 		struct sigaction q;
+
+		if (lfd >= 0)
+			close(lfd);
 
 		memset(&q, 0, sizeof(q));
 		(void)sigaction(SIGTERM, NULL, &q);
@@ -91,7 +98,8 @@ with_fork(const char *port, int handlers)
 		for (;;)
 			pause();
 	}
-	(void)prog_listen(port);
+	if (!listen_first)
+		(void)prog_listen(port);
 	prog_ready();
 	if (waitpid(pid, &st, 0) != pid)
 		prog_fail("waitpid: %s", strerror(errno));
@@ -144,14 +152,16 @@ main(int argc, char **argv)
 {
 	prog_start(argc, argv);
 	if (argc < 3)
-		prog_fail("usage: sig_vfork PORT vfork|_Fork|fork|vfork_exec");
+		prog_fail("usage: sig_vfork PORT vfork|_Fork|fork|fork_closed|vfork_exec");
 	if (strcmp(argv[2], "vfork") == 0)
 		return with_vfork(argv[1]);
 	if (strcmp(argv[2], "_Fork") == 0)
-		return with_fork(argv[1], 0);
+		return with_fork(argv[1], 0, 0);
 	if (strcmp(argv[2], "fork") == 0)
-		return with_fork(argv[1], 1);
+		return with_fork(argv[1], 1, 0);
+	if (strcmp(argv[2], "fork_closed") == 0)
+		return with_fork(argv[1], 1, 1);
 	if (strcmp(argv[2], "vfork_exec") == 0)
 		return with_vfork_exec(argv[1]);
-	prog_fail("%s: mode is vfork, _Fork, fork or vfork_exec", argv[2]);
+	prog_fail("%s: mode is vfork, _Fork, fork, fork_closed or vfork_exec", argv[2]);
 }
