@@ -27,8 +27,12 @@ OWN=(siginfo_handler sigwaitinfo sigtimedwait signalfd_poll signalfd_blocking_re
      drain_in_flight_completes_new_refused drain_epoll_in_flight_no_spin
      drain_queued_connections_handed_over drain_epoll_paused_listener_queued
      drain_epoll_idle_listener_kept_no_wakeup closeall_closefrom closeall_close_range
-     closeall_loop closeall_cloexec closeall_dup2)
-FOREIGN=(python_http_server health_cloexec tree_sh_wrapper)
+     closeall_loop closeall_cloexec closeall_dup2
+     vfork_child_sigaction_stays_its_own vfork_child_exec_keeps_its_own_action
+     fork_without_handlers_child_is_plain forked_child_without_listener_takes_its_own_sigterm
+     fork_handler_before_ours_sets_sigterm preloaded_library_calls_before_the_shim)
+FOREIGN=(python_http_server health_cloexec tree_sh_wrapper drain_reused_number_keeps_its_lock
+	 port_clash_program_wins_under_wrapper)
 
 export LDTEST_SHIM=$shim LDTEST_PRELOAD_FIRST=$runtime
 
