@@ -20,12 +20,6 @@
 #endif
 
 static int
-real_close(int fd)
-{
-	return ld_real.close ? ld_real.close(fd) : (int)syscall(SYS_close, fd);
-}
-
-static int
 real_close_range(unsigned lo, unsigned hi, int flags)
 {
 	return (int)syscall(SYS_close_range, lo, hi, flags);
@@ -43,7 +37,7 @@ close(int fd)
 	/* Forget first: once closed, the number may be reused at once. */
 	if (v)
 		ld_fd_set(fd, 0);
-	return real_close(fd);
+	return ld_real.close(fd);
 }
 
 /* Close [lo, hi] but for our own descriptors, which split the range. */
@@ -171,8 +165,6 @@ fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (ld_real.fcntl == NULL)
-		return (int)syscall(SYS_fcntl, fd, cmd, arg);
 	r = ld_real.fcntl(fd, cmd, arg);
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
 		copy_entry(fd, r);

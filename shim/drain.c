@@ -402,13 +402,6 @@ listening(int fd)
 #define LD_MAX_REGS	256
 #define LD_MAX_EPFDS	256
 
-static int
-ctl(int epfd, int op, int fd, struct epoll_event *ev)
-{
-	return ld_real.epoll_ctl ? ld_real.epoll_ctl(epfd, op, fd, ev)
-	    : (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
-}
-
 /*
  * Stops listener i and swaps the placeholder in at once, in the program's
  * epoll sets too: its registrations under that number leave before the
@@ -435,7 +428,7 @@ stop_listener(int i, int take, int shut)
 	ld_epoll_hold(fd);
 	nregs = ld_epoll_regs(fd, epfds, nep, regs, LD_MAX_REGS);
 	for (int r = 0; r < nregs; r++)
-		(void)ctl(regs[r].epfd, EPOLL_CTL_DEL, fd, NULL);
+		(void)ld_real.epoll_ctl(regs[r].epfd, EPOLL_CTL_DEL, fd, NULL);
 	if (take)
 		queued = take_queue(fd, stopped[i].priv);
 	if (shut)
@@ -456,7 +449,7 @@ stop_listener(int i, int take, int shut)
 			memset(&ev, 0, sizeof(ev));
 			ev.events = regs[r].events;
 			ev.data.u64 = regs[r].data;
-			(void)ctl(regs[r].epfd, EPOLL_CTL_ADD, fd, &ev);
+			(void)ld_real.epoll_ctl(regs[r].epfd, EPOLL_CTL_ADD, fd, &ev);
 		}
 	ld_epoll_release();
 	errno = e;

@@ -24,7 +24,7 @@ extern void __chk_fail(void) __attribute__((noreturn));
 LD_EXPORT ssize_t
 read(int fd, void *buf, size_t n)
 {
-	ssize_t r = ld_real.read ? ld_real.read(fd, buf, n) : syscall(SYS_read, fd, buf, n);
+	ssize_t r = ld_real.read(fd, buf, n);
 
 	AFTER_READ(r, fd);
 	return r;
@@ -106,7 +106,7 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 LD_EXPORT ssize_t
 write(int fd, const void *buf, size_t n)
 {
-	ssize_t r = ld_real.write ? ld_real.write(fd, buf, n) : syscall(SYS_write, fd, buf, n);
+	ssize_t r = ld_real.write(fd, buf, n);
 
 	AFTER_WRITE(r, fd);
 	return r;

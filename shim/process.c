@@ -77,10 +77,6 @@ int execveat(int, const char *, char *const[], char *const[], int);
 LD_EXPORT int
 execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	if (ld_real.execveat == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
 	EXEC_AROUND(ld_real.execveat(dirfd, path, argv, envp, flags));
 }
 

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -22,15 +23,93 @@
 
 /*
  * Until the constructor has resolved them (a wrapper called from another
- * preloaded library's constructor, which may run first), these lead to the
- * system call itself. fork and the PATH search of execvp/execvpe are more
- * than one system call: those resolve everything there and then, which is
- * safe for them (no allocator calls them while it initialises, the
- * recursion the header comment avoids). Functions whose wrappers test for
- * NULL (close, read, write, fcntl, listen, bind, epoll_ctl, the signal
- * calls) stay NULL until then.
+ * preloaded library's constructor, which may run first), every pointer
+ * leads to the system call itself, or, where libc does more than one
+ * system call (fork, the PATH search of execvp/execvpe), to a resolution
+ * of everything there and then: no allocator calls those while it
+ * initialises, the recursion the header comment avoids. A name that does
+ * not resolve keeps its fallback.
  */
 extern char **environ;
+
+#ifdef __GLIBC__
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+#define raw_sigaction	__sigaction	/* libc's own alias: not interposed */
+#else
+/* musl keeps its __sigaction hidden; its dlsym neither allocates nor calls wrappers. */
+static int
+raw_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int (*f)(int, const struct sigaction *, struct sigaction *);
+
+	f = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
+	if (f == NULL || f == sigaction) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(sig, act, old);
+}
+#endif
+
+static int
+raw_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
+{
+	return (int)syscall(SYS_rt_sigtimedwait, set, info, ts, _NSIG / 8);
+}
+
+static int
+raw_signalfd(int fd, const sigset_t *mask, int flags)
+{
+	return (int)syscall(SYS_signalfd4, fd, mask, _NSIG / 8, flags);
+}
+
+static int
+raw_listen(int fd, int backlog)
+{
+	return (int)syscall(SYS_listen, fd, backlog);
+}
+
+static int
+raw_bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+	return (int)syscall(SYS_bind, fd, a, l);
+}
+
+static int
+raw_close(int fd)
+{
+	return (int)syscall(SYS_close, fd);
+}
+
+static int
+raw_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+static ssize_t
+raw_read(int fd, void *buf, size_t n)
+{
+	return syscall(SYS_read, fd, buf, n);
+}
+
+static ssize_t
+raw_write(int fd, const void *buf, size_t n)
+{
+	return syscall(SYS_write, fd, buf, n);
+}
+
+static int
+raw_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+}
 
 static int
 raw_accept(int fd, struct sockaddr *a, socklen_t *l)
@@ -147,6 +226,16 @@ static int	late_execvp(const char *, char *const[]);
 static int	late_execvpe(const char *, char *const[], char *const[]);
 
 struct ld_real ld_real = {
+	.sigaction = raw_sigaction,
+	.sigtimedwait = raw_sigtimedwait,
+	.signalfd = raw_signalfd,
+	.listen = raw_listen,
+	.bind = raw_bind,
+	.close = raw_close,
+	.fcntl = raw_fcntl,
+	.read = raw_read,
+	.write = raw_write,
+	.epoll_ctl = raw_epoll_ctl,
 	.accept = raw_accept,
 	.accept4 = raw_accept4,
 	.dup = raw_dup,
@@ -290,7 +379,6 @@ ld_real_init(void)
 	create_fn = FIND(pthread_create, "libpthread.so.0");
 	stacksize_fn = FIND(pthread_attr_setstacksize, "libpthread.so.0");
 	R(sigaction);
-	R(sigwaitinfo);
 	R(sigtimedwait);
 	R(signalfd);
 	R(execve);
@@ -304,8 +392,6 @@ ld_real_init(void)
 	R(accept);
 	R(accept4);
 	R(close);
-	O(close_range);
-	O(closefrom);
 	R(dup);
 	R(dup2);
 	R(dup3);

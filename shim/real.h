@@ -15,7 +15,6 @@
 
 struct ld_real {
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
-	int (*sigwaitinfo)(const sigset_t *, siginfo_t *);
 	int (*sigtimedwait)(const sigset_t *, siginfo_t *, const struct timespec *);
 	int (*signalfd)(int, const sigset_t *, int);
 	int (*execve)(const char *, char *const[], char *const[]);
@@ -29,8 +28,6 @@ struct ld_real {
 	int (*accept)(int, struct sockaddr *, socklen_t *);
 	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	int (*close)(int);
-	int (*close_range)(unsigned, unsigned, int);
-	void (*closefrom)(int);
 	int (*dup)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);

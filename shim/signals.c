@@ -54,29 +54,6 @@
 #define SA_RESTORER	0x04000000	/* what glibc adds to every action it installs */
 #endif
 
-#ifdef __GLIBC__
-extern int __sigaction(int, const struct sigaction *, struct sigaction *);
-#else
-#include <dlfcn.h>
-
-/*
- * musl keeps its __sigaction hidden. Before the constructor, find the real
- * sigaction now: musl's dlsym neither allocates nor calls wrapped functions.
- */
-static int
-early_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
-{
-	int (*f)(int, const struct sigaction *, struct sigaction *);
-
-	f = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
-	if (f == NULL || f == sigaction) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(sig, act, old);
-}
-#define __sigaction	early_sigaction
-#endif
 
 static struct {
 	uint64_t	owned;		/* the lame-duck signals, set before taken */
@@ -139,31 +116,6 @@ without_owned(sigset_t *set)
 	for (int sig = 1; sig < LD_NSIG; sig++)
 		if (ld_sigset_has(S.owned, sig))
 			sigdelset(set, sig);
-}
-
-static int
-real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
-{
-	/* Before the constructor (another library's constructor), use libc's alias. */
-	if (ld_real.sigaction == NULL)
-		return __sigaction(sig, act, old);
-	return ld_real.sigaction(sig, act, old);
-}
-
-static int
-real_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
-{
-	if (ld_real.sigtimedwait == NULL)
-		return (int)syscall(SYS_rt_sigtimedwait, set, info, ts, _NSIG / 8);
-	return ld_real.sigtimedwait(set, info, ts);
-}
-
-static int
-real_signalfd(int fd, const sigset_t *mask, int flags)
-{
-	if (ld_real.signalfd == NULL)
-		return (int)syscall(SYS_signalfd4, fd, mask, _NSIG / 8, flags);
-	return ld_real.signalfd(fd, mask, flags);
 }
 
 static void
@@ -271,7 +223,7 @@ pass_now(int sig, const struct ld_caught *c)
 
 	lock_sig(sig, &saved);
 	atomic_fetch_or(&S.passed, bit(sig));
-	(void)real_sigaction(sig, &S.prog[sig], NULL);
+	(void)ld_real.sigaction(sig, &S.prog[sig], NULL);
 	unlock_sig(sig, &saved);
 	(void)queue_to(getpid(), sig, c, c->code == SI_QUEUE ? c->value : 0);
 }
@@ -337,7 +289,7 @@ catch_signal(int sig, siginfo_t *si, void *uc)
 		 * the program's action, now, in this process alone (the
 		 * kernel's actions are its own even when memory is shared).
 		 */
-		(void)real_sigaction(sig, &S.prog[sig], NULL);
+		(void)ld_real.sigaction(sig, &S.prog[sig], NULL);
 		(void)queue_to((pid_t)syscall(SYS_getpid), sig, &c,
 		    c.code == SI_QUEUE ? c.value : 0);
 	} else if (atomic_load(&ld_role) == LD_ROLE_OWNER)
@@ -364,7 +316,7 @@ ld_sig_take(uint64_t signals)
 	for (int sig = 1; sig < LD_NSIG; sig++) {
 		if (!ld_sigset_has(signals, sig))
 			continue;
-		if (real_sigaction(sig, &ours, &cur) == -1)
+		if (ld_real.sigaction(sig, &ours, &cur) == -1)
 			return -1;
 		/* What the process inherited: SIG_DFL, or SIG_IGN (trap '' TERM; exec). */
 		S.prog[sig] = cur;
@@ -374,7 +326,7 @@ ld_sig_take(uint64_t signals)
 #ifndef __GLIBC__
 			memset(&q, 0, sizeof(q));	/* musl's query leaves sa_restorer alone */
 #endif
-			if (real_sigaction(sig, NULL, &q) == 0)
+			if (ld_real.sigaction(sig, NULL, &q) == 0)
 				S.restorer = q.sa_restorer;
 		}
 	}
@@ -411,7 +363,7 @@ rearm_signalfds(void)
 		int fd = atomic_load(&S.sigfd[i].fd);
 
 		if (fd >= 0)
-			(void)real_signalfd(fd, &S.sigfd[i].mask, 0);
+			(void)ld_real.signalfd(fd, &S.sigfd[i].mask, 0);
 	}
 	sigfd_unlock(&saved);
 }
@@ -427,7 +379,7 @@ ld_sig_release(void)
 	lock_all(&saved);
 	for (int sig = 1; sig < LD_NSIG; sig++)
 		if (ld_sigset_has(S.owned, sig))
-			(void)real_sigaction(sig, &S.prog[sig], NULL);
+			(void)ld_real.sigaction(sig, &S.prog[sig], NULL);
 	atomic_store(&S.taken, 0);
 	unlock_all(&saved);
 	rearm_signalfds();
@@ -441,7 +393,7 @@ ld_sig_forget(void)
 		return;
 	for (int sig = 1; sig < LD_NSIG; sig++) {
 		if (ld_sigset_has(S.owned, sig))
-			(void)real_sigaction(sig, &S.prog[sig], NULL);
+			(void)ld_real.sigaction(sig, &S.prog[sig], NULL);
 	}
 	atomic_store(&S.taken, 0);
 	rearm_signalfds();
@@ -462,9 +414,9 @@ ld_sig_before_exec(void)
 			struct sigaction k;
 
 			if (owned(sig) && S.prog[sig].sa_handler == SIG_IGN &&
-			    real_sigaction(sig, NULL, &k) == 0 && (k.sa_flags & SA_SIGINFO) &&
+			    ld_real.sigaction(sig, NULL, &k) == 0 && (k.sa_flags & SA_SIGINFO) &&
 			    k.sa_sigaction == catch_signal)
-				(void)real_sigaction(sig, &S.prog[sig], NULL);
+				(void)ld_real.sigaction(sig, &S.prog[sig], NULL);
 		}
 		return;
 	}
@@ -472,7 +424,7 @@ ld_sig_before_exec(void)
 	lock_all(&saved);
 	for (int sig = 1; sig < LD_NSIG; sig++)
 		if (owned(sig) && S.prog[sig].sa_handler == SIG_IGN)
-			(void)real_sigaction(sig, &S.prog[sig], NULL);
+			(void)ld_real.sigaction(sig, &S.prog[sig], NULL);
 	unlock_all(&saved);
 }
 
@@ -489,7 +441,7 @@ ld_sig_after_failed_exec(void)
 	sigfillset(&ours.sa_mask);
 	for (int sig = 1; sig < LD_NSIG; sig++)
 		if (owned(sig) && S.prog[sig].sa_handler == SIG_IGN)
-			(void)real_sigaction(sig, &ours, NULL);
+			(void)ld_real.sigaction(sig, &ours, NULL);
 }
 
 void
@@ -510,7 +462,7 @@ void
 		if (mine)
 			return h;
 	}
-	if (real_sigaction(sig, NULL, &q) == -1)
+	if (ld_real.sigaction(sig, NULL, &q) == -1)
 		return SIG_DFL;
 	return q.sa_handler;
 }
@@ -554,7 +506,7 @@ child_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	struct sigaction k;
 
-	if (real_sigaction(sig, act, &k) == -1)
+	if (ld_real.sigaction(sig, act, &k) == -1)
 		return -1;
 	if (old != NULL)
 		*old = (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == catch_signal ? S.prog[sig] : k;
@@ -567,7 +519,7 @@ ld_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	sigset_t saved;
 
 	if (!owned(sig))
-		return real_sigaction(sig, act, old);
+		return ld_real.sigaction(sig, act, old);
 	if (elsewhere()) {
 		if (atomic_load(&S.forking)) {
 			/*
@@ -587,7 +539,7 @@ ld_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	if (!owned(sig)) {
 		/* Released while we waited for the flag. */
 		unlock_sig(sig, &saved);
-		return real_sigaction(sig, act, old);
+		return ld_real.sigaction(sig, act, old);
 	}
 	if (old != NULL)
 		*old = S.prog[sig];
@@ -760,7 +712,7 @@ ld_timedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeou
 	uint64_t mine;
 
 	if (set == NULL || !atomic_load(&S.taken) || (mine = owned_in(set)) == 0)
-		return real_sigtimedwait(set, info, timeout);
+		return ld_real.sigtimedwait(set, info, timeout);
 	atomic_fetch_or(&S.waited, mine);
 	if (timeout != NULL) {
 		clock_gettime(CLOCK_MONOTONIC, &end);
@@ -785,10 +737,10 @@ ld_timedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeou
 		}
 		if (!atomic_load(&S.taken)) {
 			if (timeout == NULL)
-				return real_sigtimedwait(set, info, NULL);
+				return ld_real.sigtimedwait(set, info, NULL);
 			slice.tv_sec = left_ns / 1000000000LL;
 			slice.tv_nsec = left_ns % 1000000000LL;
-			return real_sigtimedwait(set, info, &slice);
+			return ld_real.sigtimedwait(set, info, &slice);
 		}
 		without_owned(&rest);
 		if (left_ns < 0 || left_ns > LD_WAIT_SLICE_NS) {
@@ -798,7 +750,7 @@ ld_timedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeou
 			slice.tv_sec = 0;
 			slice.tv_nsec = left_ns;
 		}
-		r = real_sigtimedwait(&rest, info, &slice);
+		r = ld_real.sigtimedwait(&rest, info, &slice);
 		if (r >= 0 || errno != EAGAIN)
 			return r;
 		if (left_ns >= 0 && left_ns <= LD_WAIT_SLICE_NS) {
@@ -894,10 +846,10 @@ signalfd(int fd, const sigset_t *mask, int flags)
 
 	/* Untracked (table full), it must keep its signals: it would never get them. */
 	if (!atomic_load(&S.taken) || (mine = owned_in(mask)) == 0 || !sigfd_room(fd))
-		return real_signalfd(fd, mask, flags);
+		return ld_real.signalfd(fd, mask, flags);
 	rest = *mask;
 	without_owned(&rest);
-	r = real_signalfd(fd, &rest, flags);
+	r = ld_real.signalfd(fd, &rest, flags);
 	if (r >= 0) {
 		atomic_fetch_or(&S.waited, mine);
 		track_signalfd(r, mask);

@@ -483,8 +483,6 @@ listen(int fd, int backlog)
 	uint16_t port;
 	int r, saved;
 
-	if (ld_real.listen == NULL)
-		return (int)syscall(SYS_listen, fd, backlog);
 	r = ld_real.listen(fd, backlog);
 	saved = errno;
 	if (r == 0 && atomic_load(&ld_role) != LD_ROLE_NONE && tcp_listener_port(fd, &port) == 0 &&
@@ -502,8 +500,6 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int r;
 
-	if (ld_real.bind == NULL)
-		return (int)syscall(SYS_bind, fd, addr, len);
 	if (atomic_load(&ld_role) == LD_ROLE_OWNER)
 		ld_health_yield(fd, addr, len);
 	r = ld_real.bind(fd, addr, len);
@@ -665,8 +661,7 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		}
 	}
 	errno = saved;
-	r = ld_real.epoll_ctl ? ld_real.epoll_ctl(epfd, op, fd, ev)
-	    : (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+	r = ld_real.epoll_ctl(epfd, op, fd, ev);
 	atomic_fetch_sub(busy, 1);
 
 	if (r == -1 && errno == ENOENT && op == EPOLL_CTL_DEL && (ld_fd_get(fd) & LD_FD_STOPPED)) {

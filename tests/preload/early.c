@@ -2,9 +2,10 @@
  * early.so: a library preloaded beside the shim whose constructor runs
  * before the shim's (ld.so runs the later-listed one first) and calls every
  * wrapped function that has a fallback before the shim resolves libc:
- * dup, dup2, dup3, readv, writev, send, recv, sendto, recvfrom, sendmsg,
- * recvmsg, sendfile, accept, accept4, fork, execv, execvp, execvpe,
- * fexecve, execve, execveat (the exec calls on a path that does not exist, so they
+ * dup, dup2, dup3, read, write, readv, writev, fcntl, close, epoll_ctl,
+ * bind, listen, sigaction, send, recv, sendto, recvfrom, sendmsg, recvmsg,
+ * sendfile, accept, accept4, fork, execv, execvp, execvpe, fexecve,
+ * execve, execveat (the exec calls on a path that does not exist, so they
  * return). Prints one line to stderr:
  *   early: threads=N ok=1|0 [failed: CALL ...]
  * threads is how many threads the process had: 1 means the shim's own
@@ -21,6 +22,8 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -97,6 +100,17 @@ early(void)
 	expect(sendmsg(sv[0], &mh, 0) == 1 && recvmsg(sv[1], &mh, 0) == 1 && buf[0] == 'c',
 	    "sendmsg/recvmsg");
 	expect(writev(sv[0], &iov, 1) == 1 && readv(sv[1], &iov, 1) == 1, "writev/readv");
+	expect(write(sv[0], "d", 1) == 1 && read(sv[1], buf, 1) == 1, "write/read");
+	fd = fcntl(sv[0], F_DUPFD_CLOEXEC, 3);
+	expect(fd >= 3 && close(fd) == 0, "fcntl/close");
+	fd = epoll_create1(EPOLL_CLOEXEC);
+	{
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		expect(fd >= 0 && epoll_ctl(fd, EPOLL_CTL_ADD, sv[1], &ev) == 0, "epoll_ctl");
+	}
+	if (fd >= 0)
+		close(fd);
 	fd = open("/proc/self/exe", O_RDONLY);	/* a regular file: /proc's own have no sendfile */
 	expect(fd >= 0 && sendfile(sv[0], fd, NULL, 1) == 1, "sendfile");
 	if (fd >= 0)
@@ -105,6 +119,14 @@ early(void)
 	close(sv[1]);
 
 	l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	{
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		struct sigaction q;
+
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		expect(l >= 0 && bind(l, (struct sockaddr *)&sin, sizeof(sin)) == 0, "bind");
+		expect(sigaction(SIGUSR1, NULL, &q) == 0 && q.sa_handler == SIG_DFL, "sigaction");
+	}
 	expect(l >= 0 && listen(l, 1) == 0, "listen");
 	expect(accept(l, NULL, NULL) == -1 && errno == EAGAIN, "accept");
 	expect(accept4(l, NULL, NULL, SOCK_CLOEXEC) == -1 && errno == EAGAIN, "accept4");
