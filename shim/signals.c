@@ -300,6 +300,13 @@ catch_signal(int sig, siginfo_t *si, void *uc)
 	errno = saved;
 }
 
+/* Is k the kernel's action the shim installs? */
+static int
+is_ours(const struct sigaction *k)
+{
+	return (k->sa_flags & SA_SIGINFO) && k->sa_sigaction == catch_signal;
+}
+
 int
 ld_sig_take(uint64_t signals)
 {
@@ -414,8 +421,7 @@ ld_sig_before_exec(void)
 			struct sigaction k;
 
 			if (owned(sig) && S.prog[sig].sa_handler == SIG_IGN &&
-			    ld_real.sigaction(sig, NULL, &k) == 0 && (k.sa_flags & SA_SIGINFO) &&
-			    k.sa_sigaction == catch_signal)
+			    ld_real.sigaction(sig, NULL, &k) == 0 && is_ours(&k))
 				(void)ld_real.sigaction(sig, &S.prog[sig], NULL);
 		}
 		return;
@@ -509,7 +515,7 @@ child_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	if (ld_real.sigaction(sig, act, &k) == -1)
 		return -1;
 	if (old != NULL)
-		*old = (k.sa_flags & SA_SIGINFO) && k.sa_sigaction == catch_signal ? S.prog[sig] : k;
+		*old = is_ours(&k) ? S.prog[sig] : k;
 	return 0;
 }
 
