@@ -33,12 +33,18 @@ PRELOADS := $(patsubst tests/preload/%.c,$(BUILD)/preload/%.so,$(wildcard tests/
 
 all: $(BUILD)/liblameduck.so $(LAUNCHER) $(PROGS) $(PRELOADS)
 
-$(BUILD)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
-	@mkdir -p $(BUILD)
-	$(CC) $(SHIM_CFLAGS) $(SHIM_GLIBC) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
+# One object a file, so that tests/check-layers.sh can read the calls between them.
+SHIM_OBJ := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SHIM_SRC))
+
+$(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(SHIM_CFLAGS) $(SHIM_GLIBC) -c -o $@ $<
+
+$(BUILD)/liblameduck.so: $(SHIM_OBJ)
+	$(CC) $(SHIM_CFLAGS) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) $(SHIM_LIBS)
 
 # The launcher shares the shim's parser, so a value it accepts the shim accepts.
-$(BUILD)/lameduck: shim/launcher.c shim/config.c shim/config.h shim/shim.h shim/lifecycle.h Makefile
+$(BUILD)/lameduck: shim/launcher.c shim/config.c shim/config.h shim/lifecycle.h Makefile
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -DLD_LIBDIR='"$(PREFIX)/lib"' -o $@ shim/launcher.c shim/config.c \
 	    -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic
@@ -70,11 +76,16 @@ integration: all
 check-abi: $(BUILD)/liblameduck.so
 	tests/check-abi.sh $(BUILD)/liblameduck.so
 
+# The layers (README, "Layout"): no circle, no call upward, no interposed name called.
+check-layers: $(BUILD)/liblameduck.so
+	tests/check-layers.sh $(BUILD)/obj $(BUILD)/liblameduck.so
+
 test: deps
 	$(MAKE) all
 	$(MAKE) musl
 	$(MAKE) unit
 	$(MAKE) check-abi
+	$(MAKE) check-layers
 	$(MAKE) integration
 
 # The compatibility matrix alone, then its table (README, "Compatibility").
@@ -96,7 +107,7 @@ install: $(BUILD)/liblameduck.so $(BUILD)/lameduck
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit integration check-abi test matrix bench install clean
+.PHONY: all deps unit integration check-abi check-layers test matrix bench install clean
 include demo/Makefile.inc
 
 # ---------------------------------------------------------------------------

@@ -986,3 +986,6 @@ ld_config_load(struct ld_config *cfg, ld_getenv_fn get, void *ctx,
 	}
 	return 0;
 }
+
+/* The process's configuration, loaded once by the constructor. */
+struct ld_config ld_cfg;

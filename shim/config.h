@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#define LD_VERSION	"0.1.0"
 #define LD_MAX_PORTS	32
 #define LD_NSIG		65	/* signals 1..64 */
 #define LD_MAX_DURATION_MS (3600LL * 1000)
@@ -32,6 +33,9 @@ struct ld_config {
 	enum ld_level	log_level;		/* LAMEDUCK_LOG, default info */
 	enum ld_format	log_format;		/* LAMEDUCK_LOG_FORMAT, default text */
 };
+
+/* The process's configuration, loaded once by the constructor (shim.c). */
+extern struct ld_config ld_cfg;
 
 /* Look-up function for variables: returns NULL when unset. */
 typedef const char *(*ld_getenv_fn)(const char *name, void *ctx);

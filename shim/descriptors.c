@@ -13,7 +13,7 @@
 
 #include "fdtab.h"
 #include "real.h"
-#include "signals.h"
+#include "sigtable.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC	(1U << 2)
@@ -25,8 +25,8 @@ real_close_range(unsigned lo, unsigned hi, int flags)
 	return (int)syscall(SYS_close_range, lo, hi, flags);
 }
 
-LD_EXPORT int
-close(int fd)
+static int
+close_one(int fd)
 {
 	uint8_t v = ld_fd_get(fd);
 
@@ -38,6 +38,12 @@ close(int fd)
 	if (v)
 		ld_fd_set(fd, 0);
 	return ld_real.close(fd);
+}
+
+LD_EXPORT int
+close(int fd)
+{
+	return close_one(fd);
 }
 
 /* Close [lo, hi] but for our own descriptors, which split the range. */
@@ -87,7 +93,7 @@ closefrom(int lo)
 		long max = sysconf(_SC_OPEN_MAX);
 
 		for (long fd = lo; fd < max; fd++)
-			(void)close((int)fd);
+			(void)close_one((int)fd);
 	}
 }
 
@@ -154,21 +160,27 @@ dup3(int oldfd, int newfd, int flags)
 	return r;
 }
 
+static int
+fcntl_one(int fd, int cmd, void *arg)
+{
+	int r = ld_real.fcntl(fd, cmd, arg);
+
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		copy_entry(fd, r);
+	return r;
+}
+
 /* Every fcntl argument fits in a pointer-sized slot: forward it as such. */
 LD_EXPORT int
 fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
 	void *arg;
-	int r;
 
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	r = ld_real.fcntl(fd, cmd, arg);
-	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
-		copy_entry(fd, r);
-	return r;
+	return fcntl_one(fd, cmd, arg);
 }
 
 /* glibc's name for fcntl in programs built with _FILE_OFFSET_BITS=64; musl has none. */
@@ -183,6 +195,6 @@ fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	return fcntl(fd, cmd, arg);
+	return fcntl_one(fd, cmd, arg);
 }
 #endif

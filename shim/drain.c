@@ -20,7 +20,7 @@
  * place with the same events and data: the program's epoll sets never see
  * the dying socket, and its later EPOLL_CTL_MOD and DEL on the number find
  * what they expect. Its own epoll_ctl calls on the number wait meanwhile
- * (ld_epoll_hold in sockets.c).
+ * (hold, below).
  *
  * When connections were queued, something must wake the program to accept
  * them: the placeholder is rung first, with a connection of ours to its own
@@ -54,12 +54,14 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "drain.h"
 #include "fdtab.h"
+#include "procfs.h"
+#include "rawconn.h"
 #include "real.h"
-#include "sockets.h"
 
 #define LD_MAX_STOPPED	64
 #define LD_STASH_MAX	4096
@@ -82,6 +84,73 @@ static _Atomic int nstash;
 
 static int	stash_left(int listener);
 static void	unring(int i);
+
+/*
+ * While the drain moves a listener's registrations to its placeholder, the
+ * program's epoll_ctl calls on that number wait: one between our reading of
+ * the registrations and our EPOLL_CTL_DEL would be lost, one between the DEL
+ * and the ADD would fail with ENOENT. Each call counts itself busy in a
+ * bucket of its number before looking (ld_drain_epoll_ctl), and the drain,
+ * having named the number (hold), waits for the bucket to empty: one of the
+ * two always sees the other.
+ */
+#define LD_CTL_BUCKETS	64
+static _Atomic int held_fd = -1;
+static _Atomic int ctl_busy[LD_CTL_BUCKETS];
+
+static void
+hold(int fd)
+{
+	struct timespec ts = { 0, 20 * 1000 };
+
+	atomic_store(&held_fd, fd);
+	/* Bounded: a call interrupted by a handler that waits on us must not hang. */
+	for (int i = 0; i < 1000 && atomic_load(&ctl_busy[(unsigned)fd % LD_CTL_BUCKETS]) > 0; i++)
+		nanosleep(&ts, NULL);
+}
+
+static void
+release(void)
+{
+	atomic_store(&held_fd, -1);
+}
+
+/*
+ * The program's epoll_ctl. A stopped listener's number holds the
+ * placeholder, registered where the real socket was. When the drain could
+ * not move the registrations (no /proc), the placeholder is in no epoll set
+ * and the real socket left them by itself: the program's EPOLL_CTL_DEL
+ * (nginx closing its listeners at a graceful stop) finds nothing, and
+ * succeeds.
+ */
+int
+ld_drain_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	_Atomic int *busy = &ctl_busy[(unsigned)fd % LD_CTL_BUCKETS];
+	int saved = errno, r;
+
+	for (int waits = 0;; waits++) {
+		atomic_fetch_add(busy, 1);
+		if (atomic_load(&held_fd) != fd || waits >= 5000)
+			break;
+		atomic_fetch_sub(busy, 1);
+		{
+			struct timespec ts = { 0, 20 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	errno = saved;
+	r = ld_real.epoll_ctl(epfd, op, fd, ev);
+	atomic_fetch_sub(busy, 1);
+
+	if (r == -1 && errno == ENOENT && op == EPOLL_CTL_DEL && (ld_fd_get(fd) & LD_FD_STOPPED)) {
+		errno = saved;
+		return 0;
+	}
+	return r;
+}
+
 
 /*
  * What takes a stopped listener's number: a TCP listener of the same family
@@ -425,7 +494,7 @@ stop_listener(int i, int take, int shut)
 	 * calls on fd are held: that takes a look at every descriptor.
 	 */
 	nep = ld_epoll_fds(epfds, LD_MAX_EPFDS);
-	ld_epoll_hold(fd);
+	hold(fd);
 	nregs = ld_epoll_regs(fd, epfds, nep, regs, LD_MAX_REGS);
 	for (int r = 0; r < nregs; r++)
 		(void)ld_real.epoll_ctl(regs[r].epfd, EPOLL_CTL_DEL, fd, NULL);
@@ -451,7 +520,7 @@ stop_listener(int i, int take, int shut)
 			ev.data.u64 = regs[r].data;
 			(void)ld_real.epoll_ctl(regs[r].epfd, EPOLL_CTL_ADD, fd, &ev);
 		}
-	ld_epoll_release();
+	release();
 	errno = e;
 	return queued;
 }
@@ -566,7 +635,7 @@ ld_drain_in_flight(long *connections)
 		if (stopped[i].priv >= 0 && !stopped[i].deferred && stash_left(stopped[i].fd) == 0)
 			swap_out(i);
 	ld_fd_each(LD_FD_CONN, count_one, n);
-	raw = ld_raw_in_flight(&raw_open);
+	raw = ld_raw_in_flight(&raw_open, ld_drain_stashed);
 	/* Queued connections the program has not taken yet are in flight too. */
 	left = stash_left(-1);
 	if (connections != NULL)
@@ -612,7 +681,9 @@ ld_drain_after_fork(void)
 	 * The parent's: a child must neither hand them out nor keep them open,
 	 * nor take a doorbell out of a placeholder it shares with its parent.
 	 */
-	ld_epoll_after_fork();
+	atomic_store(&held_fd, -1);
+	for (int i = 0; i < LD_CTL_BUCKETS; i++)
+		atomic_store(&ctl_busy[i], 0);
 	ld_raw_forget();
 	for (int i = 0; i < LD_MAX_STOPPED; i++)
 		atomic_store(&stopped[i].rung, 0);

@@ -27,23 +27,15 @@ long	ld_drain_in_flight(long *connections);
 /* Before delivery: every listener is swapped out, whatever is left in its queue. */
 void	ld_drain_end(void);
 
-/*
- * Connections accepted with raw system calls (rawconn.c): the drain notes
- * the ports of the listeners it stops that this process never accepted
- * from through libc; ld_raw_in_flight counts the process's TCP connections
- * on those ports that the descriptor table does not know, and how many of
- * them look in flight to the kernel.
- */
-void	ld_raw_note_listener(int fd);
-long	ld_raw_in_flight(long *open);
-void	ld_raw_forget(void);
-
 /* In a forked child (async-signal-safe): drop the parent's drain state. */
 void	ld_drain_after_fork(void);
 /* Is fd a queued connection the drain holds for the program? */
 int	ld_drain_stashed(int fd);
 /* accept() on a stopped listener: a connection from its queue, or -1. */
 int	ld_drain_take(int listener);
+/* The program's epoll_ctl: waits while the drain moves fd's registrations. */
+struct epoll_event;
+int	ld_drain_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 /* Does fd hold a placeholder (whose connections are doorbells, never the program's)? */
 int	ld_drain_placeholder(int fd);
 

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fdtab.h"
@@ -19,6 +20,7 @@
 
 _Atomic(_Atomic uint8_t *) ld_fdt_pages[LD_FDT_PAGES];
 static _Atomic int own[LD_OWN_MAX] = { [0 ... LD_OWN_MAX - 1] = -1 };
+_Atomic int ld_holds_listeners;
 
 static _Atomic uint8_t *
 slot_make(int fd)
@@ -124,16 +126,28 @@ ld_fd_any(uint8_t type)
 	return 0;
 }
 
+/*
+ * Where the shim's descriptors go: from 900 up, or below a lower file limit
+ * (a program's `ulimit -n 512`) 128 under it, so that a program's numbers
+ * seldom meet ours.
+ */
+static int
+own_base(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)LD_FD_HIGH + 128)
+		return rl.rlim_cur > 256 ? (int)rl.rlim_cur - 128 : 3;
+	return LD_FD_HIGH;
+}
+
 static int
 hide(int fd, int cmd)
 {
-	struct rlimit rl;
-	int base = LD_FD_HIGH, nfd;
+	int base = own_base(), nfd;
 
 	if (fd < 0)
 		return fd;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)LD_FD_HIGH + 128)
-		base = rl.rlim_cur > 256 ? (int)rl.rlim_cur - 128 : 3;
 	if (fd >= base)
 		return fd;
 	nfd = ld_real.fcntl(fd, cmd, base);
@@ -191,7 +205,8 @@ ld_own_move(int fd)
 
 		if (atomic_load(&own[s]) != fd)
 			continue;
-		nfd = fcntl(fd, F_DUPFD_CLOEXEC, LD_FD_HIGH);
+		/* The same base as hide(): a fixed one can be over the file limit. */
+		nfd = ld_real.fcntl(fd, F_DUPFD_CLOEXEC, own_base());
 		if (nfd == -1)
 			return -1;
 		ld_fd_or(nfd, LD_FD_OWN);
@@ -205,6 +220,16 @@ ld_own_move(int fd)
 	}
 	ld_fd_andnot(fd, LD_FD_OWN);
 	return 0;
+}
+
+void
+ld_own_wake(void)
+{
+	uint64_t one = 1;
+	int fd = ld_own(LD_OWN_EVENT);
+
+	if (fd >= 0)
+		(void)!syscall(SYS_write, fd, &one, sizeof(one));
 }
 
 int

@@ -6,6 +6,7 @@
 #ifndef LD_FDTAB_H
 #define LD_FDTAB_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* An entry: a type in the low bits, flags above. */
@@ -36,6 +37,9 @@ int	ld_fd_any(uint8_t type);
 static inline void ld_fd_read(int fd);
 static inline void ld_fd_wrote(int fd);
 
+/* This process holds a TCP listener that counts (it serves: a worker). */
+extern _Atomic int ld_holds_listeners;
+
 /* The shim's own descriptors, each in a slot that follows it when it moves. */
 enum ld_own {
 	LD_OWN_CLAIM, LD_OWN_EPOLL, LD_OWN_SIGFD, LD_OWN_CATCH_R, LD_OWN_CATCH_W,
@@ -50,6 +54,8 @@ int	ld_own(enum ld_own slot);
 void	ld_own_close(enum ld_own slot);
 /* The program dup2()s onto fd: move ours elsewhere first. Returns 0 or -1. */
 int	ld_own_move(int fd);
+/* Wake the owner's thread (its eventfd, LD_OWN_EVENT); async-signal-safe. */
+void	ld_own_wake(void);
 /* Descriptors of ours sorted, for splitting a close_range; returns the count. */
 int	ld_own_sorted(int *out, int cap);
 /* A high descriptor number for ours, out of the program's way. */

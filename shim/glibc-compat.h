@@ -3,7 +3,7 @@
  * that a shim built on a new glibc still loads on an old one (README,
  * "Minimum glibc").
  *
- * glibc 2.32-2.34 moved dlsym from libdl and the pthread functions from
+ * glibc 2.32-2.34 moved dlsym and dladdr from libdl and the pthread functions from
  * libpthread into libc, under new symbol versions (dlsym@GLIBC_2.34,
  * pthread_create@GLIBC_2.34, pthread_sigmask@GLIBC_2.32, ...); a reference
  * to those versions makes the loader refuse the shim on an older glibc, and
@@ -33,6 +33,7 @@
 # ifdef LD_GLIBC_BASE
 #  define LD_OLD_VERSION(f)	__asm__(".symver " #f ", " #f "@" LD_GLIBC_BASE)
 LD_OLD_VERSION(dlsym);
+LD_OLD_VERSION(dladdr);
 LD_OLD_VERSION(pthread_create);
 LD_OLD_VERSION(pthread_attr_setstacksize);
 #  undef LD_OLD_VERSION

@@ -3,21 +3,32 @@
  * socket is non-blocking, a client is cut 2 s after its current request
  * began (slowloris gains nothing by trickling bytes), at most 64 clients are
  * held and the rest are closed at once, requests over 8 KiB are refused.
+ * Its answers come from the owner's state through a function the owner
+ * hands in (ld_health_start). When the program binds an address that
+ * overlaps the port, the program wins it: the port is closed (README,
+ * "Health port").
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fdtab.h"
 #include "health.h"
-#include "real.h"
 #include "http.h"
-#include "shim.h"
-#include "sockets.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "procfs.h"
+#include "real.h"
+#include "tree.h"
 
 struct client {
 	int		closing;
@@ -28,10 +39,23 @@ struct client {
 };
 
 static struct client clients[LD_HEALTH_MAX_CLIENTS];
+
+static struct {
+	ld_health_status_fn status;
+	char		desc[80];	/* the address, for log lines */
+	_Atomic int	yielded;	/* the program took the port: the thread closes it */
+	_Atomic int	gave_up;
+} health;
 #define CFD(c)	ld_own(LD_OWN_CLIENT0 + (int)((c) - clients))
 
+const char *
+ld_health_desc(void)
+{
+	return health.desc;
+}
+
 int
-ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
+ld_health_listen(const struct ld_config *cfg)
 {
 	struct sockaddr_storage ss = cfg->health_addr;
 	socklen_t len = cfg->health_addrlen;
@@ -49,7 +73,7 @@ ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen)
 		len = sizeof(*s4);
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	}
-	ld_format_addr((struct sockaddr *)&ss, desc, desclen);
+	ld_format_addr((struct sockaddr *)&ss, health.desc, sizeof(health.desc));
 	if (fd == -1)
 		return -1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -105,27 +129,28 @@ listening_for(uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = acc.tag };
 
-	(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_MOD, ld_own(LD_OWN_HEALTH), &ev);
+	(void)ld_real.epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_MOD, ld_own(LD_OWN_HEALTH), &ev);
 }
 
 void
-ld_health_start(uint64_t listen_tag)
+ld_health_start(uint64_t listen_tag, ld_health_status_fn status)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = listen_tag };
 
+	health.status = status;
 	acc.tag = listen_tag;
 	acc.tokens = LD_HEALTH_ACCEPT_BURST * 1000LL;
 	acc.at = ld_now_ms();
 	acc.paused = 0;
 	if (ld_own(LD_OWN_HEALTH) >= 0)
-		(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, ld_own(LD_OWN_HEALTH), &ev);
+		(void)ld_real.epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, ld_own(LD_OWN_HEALTH), &ev);
 }
 
 static void
 drop(struct client *c)
 {
 	/* Explicitly: a forked child may still hold a copy of the descriptor. */
-	(void)epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_DEL, CFD(c), NULL);
+	(void)ld_real.epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_DEL, CFD(c), NULL);
 	ld_own_close(LD_OWN_CLIENT0 + (int)(c - clients));
 	c->len = 0;
 	c->closing = 0;
@@ -182,7 +207,7 @@ ld_health_accept(long long now)
 		c->deadline = now + LD_HEALTH_TIMEOUT_MS;
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.u64 = LD_TAG_CLIENT + (uint64_t)(c - clients);
-		if (epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, fd, &ev) == -1)
+		if (ld_real.epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, fd, &ev) == -1)
 			drop(c);
 		else
 			ld_health_event((int)(c - clients), EPOLLIN, now);
@@ -230,7 +255,7 @@ respond(struct client *c, int status, const char *body, size_t blen, int head,
 		n += (int)blen;
 	}
 	/* Answers are small: they fit in the socket buffer, or the client is cut. */
-	return send(CFD(c), out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n ? 0 : -1;
+	return ld_real.send(CFD(c), out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n ? 0 : -1;
 }
 
 /* After a final answer: stop sending, let the client read, then close. */
@@ -242,6 +267,91 @@ finish(struct client *c)
 	c->len = 0;
 }
 
+/* ---- the answers ---- */
+
+static void __attribute__((format(printf, 4, 5)))
+out(char *b, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	va_start(ap, fmt);
+	w = vsnprintf(b + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		*n = (size_t)w < cap - *n ? *n + (size_t)w : cap - 1;
+}
+
+static size_t
+metrics(char *b, size_t cap, const struct ld_health_status *st, long long now)
+{
+	const struct ld_lifecycle *lc = st->lc;
+	size_t n = 0;
+
+	out(b, cap, &n, "# HELP lameduck_state 1 for the lifecycle state the process is in.\n"
+	    "# TYPE lameduck_state gauge\n");
+	for (int s = 0; s < LD_ST_COUNT; s++)
+		out(b, cap, &n, "lameduck_state{state=\"%s\"} %d\n", ld_lc_state_name(s),
+		    lc->state == (enum ld_state)s);
+	out(b, cap, &n, "# HELP lameduck_ready 1 while /readyz answers 200.\n"
+	    "# TYPE lameduck_ready gauge\n"
+	    "lameduck_ready %d\n", ld_lc_is_ready(lc));
+	out(b, cap, &n, "# HELP lameduck_listeners TCP listeners that count for readiness.\n"
+	    "# TYPE lameduck_listeners gauge\n"
+	    "lameduck_listeners %d\n", st->listeners);
+	out(b, cap, &n, "# HELP lameduck_connections_active Accepted connections open now.\n"
+	    "# TYPE lameduck_connections_active gauge\n"
+	    "lameduck_connections_active %ld\n", st->connections);
+	out(b, cap, &n, "# HELP lameduck_connections_accepted_total Connections accepted.\n"
+	    "# TYPE lameduck_connections_accepted_total counter\n"
+	    "lameduck_connections_accepted_total %llu\n", ld_tree_accepted());
+	out(b, cap, &n, "# HELP lameduck_in_flight Requests in flight (counted while draining).\n"
+	    "# TYPE lameduck_in_flight gauge\n"
+	    "lameduck_in_flight %ld\n", st->in_flight);
+	out(b, cap, &n, "# HELP lameduck_signals_received_total Lame-duck signals received.\n"
+	    "# TYPE lameduck_signals_received_total counter\n"
+	    "lameduck_signals_received_total %llu\n", lc->signals);
+	out(b, cap, &n, "# HELP lameduck_phase_seconds Seconds spent in each lifecycle phase.\n"
+	    "# TYPE lameduck_phase_seconds gauge\n");
+	for (int s = 0; s < LD_ST_COUNT; s++)
+		out(b, cap, &n, "lameduck_phase_seconds{phase=\"%s\"} %.3f\n",
+		    ld_lc_state_name(s), ld_lc_seconds_in(lc, s, now));
+	out(b, cap, &n, "# HELP lameduck_build_info The shim's version.\n"
+	    "# TYPE lameduck_build_info gauge\n"
+	    "lameduck_build_info{version=\"%s\"} 1\n", LD_VERSION);
+	return n;
+}
+
+/* The answer to a health request; returns the status code. */
+static int
+render(int path, char *body, size_t cap, size_t *len)
+{
+	struct ld_health_status st;
+	long long now = ld_now_ms();
+	int n;
+
+	health.status(&st, path == LD_P_METRICS);
+	switch (path) {
+	case LD_P_READYZ:
+	case LD_P_HEALTHZ:
+		if (ld_lc_is_ready(st.lc)) {
+			n = snprintf(body, cap, "ok\n");
+			*len = (size_t)n;
+			return 200;
+		}
+		n = snprintf(body, cap, "%s\n", ld_lc_state_name(st.lc->state));
+		*len = (size_t)n;
+		return 503;
+	case LD_P_METRICS:
+		*len = metrics(body, cap, &st, now);
+		return 200;
+	case LD_P_LIVEZ:
+	default:
+		n = snprintf(body, cap, "ok\n");
+		*len = (size_t)n;
+		return 200;
+	}
+}
 static void
 serve(struct client *c, long long now)
 {
@@ -275,7 +385,7 @@ serve(struct client *c, long long now)
 			status = 404;
 			memcpy(body, m, blen = sizeof(m) - 1);
 		} else {
-			status = ld_render(req.path, body, sizeof(body), &blen);
+			status = render(req.path, body, sizeof(body), &blen);
 			if (req.path == LD_P_METRICS)
 				ctype = "text/plain; version=0.0.4; charset=utf-8";
 		}
@@ -311,9 +421,9 @@ ld_health_event(int slot, uint32_t events, long long now)
 			return;
 		}
 		if (c->closing)
-			n = recv(CFD(c), sink, sizeof(sink), MSG_DONTWAIT);
+			n = ld_real.recv(CFD(c), sink, sizeof(sink), MSG_DONTWAIT);
 		else if (c->len < sizeof(c->buf))
-			n = recv(CFD(c), c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+			n = ld_real.recv(CFD(c), c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
 		else {
 			drop(c);	/* cannot happen: the parser refuses a full buffer */
 			return;
@@ -383,4 +493,208 @@ ld_health_close_all(void)
 	for (int i = 0; i < LD_HEALTH_MAX_CLIENTS; i++)
 		ld_own_close(LD_OWN_CLIENT0 + i);
 	ld_own_close(LD_OWN_HEALTH);
+}
+
+static int
+is_v4_any(const struct in_addr *a)
+{
+	return a->s_addr == htonl(INADDR_ANY);
+}
+
+/* Does the program's bind of addr on fd collide with the health address? */
+static int
+overlaps(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	const struct sockaddr_storage *hp = &ld_cfg.health_addr;
+	int health_any = ld_cfg.health_any;
+	uint16_t port = ld_cfg.health_port;
+	struct sockaddr_storage ss;
+	socklen_t tlen = sizeof(int);
+	int type = 0, v6only = 0;
+	uint16_t p;
+
+	if (addr == NULL || len < sizeof(sa_family_t) || len > sizeof(ss))
+		return 0;
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, addr, len);
+	if (ld_addr_port(&ss, &p) == -1 || p != port)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == -1 || type != SOCK_STREAM)
+		return 0;
+	if (health_any)
+		return 1;	/* [::] dual stack overlaps every address */
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		if (hp->ss_family == AF_INET6) {
+			const struct in6_addr *h = &((const struct sockaddr_in6 *)hp)->sin6_addr;
+
+			return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_UNSPECIFIED(h) ||
+			    IN6_ARE_ADDR_EQUAL(a, h);
+		}
+		tlen = sizeof(v6only);
+		(void)getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &tlen);
+		if (IN6_IS_ADDR_UNSPECIFIED(a))
+			return !v6only;
+		return IN6_IS_ADDR_V4MAPPED(a) && memcmp(&a->s6_addr[12],
+		    &((const struct sockaddr_in *)hp)->sin_addr, 4) == 0;
+	}
+	if (ss.ss_family == AF_INET && hp->ss_family == AF_INET6) {
+		const struct in_addr *a = &((struct sockaddr_in *)&ss)->sin_addr;
+		const struct in6_addr *h = &((const struct sockaddr_in6 *)hp)->sin6_addr;
+
+		/* [::] is dual stack (the shim leaves IPV6_V6ONLY to the kernel's default). */
+		if (IN6_IS_ADDR_UNSPECIFIED(h))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(h) &&
+		    (is_v4_any(a) || memcmp(&h->s6_addr[12], a, 4) == 0);
+	}
+	if (ss.ss_family == AF_INET && hp->ss_family == AF_INET) {
+		const struct in_addr *a = &((struct sockaddr_in *)&ss)->sin_addr;
+
+		return is_v4_any(a) || is_v4_any(&((const struct sockaddr_in *)hp)->sin_addr) ||
+		    a->s_addr == ((const struct sockaddr_in *)hp)->sin_addr.s_addr;
+	}
+	return 0;
+}
+
+int
+ld_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		return snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+	}
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		return snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+	}
+	return snprintf(buf, len, "(family %d)", sa->sa_family);
+}
+
+/* ---- the program wins the port ---- */
+
+void
+ld_health_yield(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int hfd = ld_own(LD_OWN_HEALTH);
+	char a[80];
+
+	if (hfd < 0 || !overlaps(fd, addr, len))
+		return;
+	if (atomic_exchange(&health.gave_up, 1))
+		return;
+	/*
+	 * Free the port now, but keep the number taken until the shim's thread
+	 * lets go of it: another descriptor of ours goes over it, and the
+	 * thread closes that.
+	 */
+	if (ld_dup3(ld_own(LD_OWN_EVENT), hfd, O_CLOEXEC) == -1)
+		return;
+	atomic_store(&health.yielded, 1);
+	ld_own_wake();
+	ld_format_addr(addr, a, sizeof(a));
+	ld_warn("the program binds %s, which overlaps the health port %s: the health port "
+	    "is closed, so /readyz will not answer", a, health.desc);
+}
+
+/*
+ * The owner's thread: a member asked for the port (ld_health_ask). It was
+ * woken by the member's connection to the port, or by anything else.
+ */
+static void
+yield_to_member(void)
+{
+	int pid = atomic_load(&ld_tree->yield_pid);
+
+	if (ld_own(LD_OWN_HEALTH) >= 0 && !atomic_exchange(&health.gave_up, 1)) {
+		ld_own_close(LD_OWN_HEALTH);
+		ld_warn("pid %d of this tree binds an address that overlaps the health port %s: "
+		    "the health port is closed, so /readyz will not answer", pid, health.desc);
+	}
+	atomic_store(&ld_tree->yield_done, (int)getpid());
+}
+
+/* Wakes the owner's thread: a connection to the health port itself. */
+static void
+knock(void)
+{
+	struct sockaddr_storage ss = ld_cfg.health_addr;
+	socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	int c;
+
+	if (ld_cfg.health_any) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		memset(&ss, 0, sizeof(ss));
+		s4->sin_family = AF_INET;	/* the dual-stack socket takes it too */
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*s4);
+	}
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(ld_cfg.health_port);
+	else
+		((struct sockaddr_in *)&ss)->sin_port = htons(ld_cfg.health_port);
+	c = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		return;
+	(void)connect(c, (struct sockaddr *)&ss, len);
+	ld_close(c);
+}
+
+int
+ld_health_ask(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int owner, e = errno, done;
+
+	if (ld_tree == NULL || ld_cfg.health_off ||
+	    !overlaps(fd, addr, len))
+		return -1;
+	owner = atomic_load(&ld_tree->owner);
+	if (owner <= 0 || !ld_pid_alive(owner))
+		return -1;
+	/* The request names the owner: a later one (after a take-over) is asked anew. */
+	if (atomic_load(&ld_tree->yield_done) != owner) {
+		atomic_store(&ld_tree->yield_pid, (int)getpid());
+		atomic_store(&ld_tree->yield_to, owner);
+	}
+	/* Bounded: an owner whose thread is stuck, or that ends, never answers. */
+	for (int i = 0; i < 200 && atomic_load(&ld_tree->yield_done) != owner; i++) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+		if (i % 20 == 0) {
+			if (i > 0 && !ld_pid_alive(owner))
+				break;
+			knock();
+		}
+		nanosleep(&ts, NULL);
+	}
+	done = atomic_load(&ld_tree->yield_done) == owner;
+	if (!done) {
+		/* Given up: no owner is to close its port later for nothing. */
+		int want = owner;
+
+		(void)atomic_compare_exchange_strong(&ld_tree->yield_to, &want, 0);
+	}
+	errno = e;
+	return done ? 0 : -1;
+}
+
+void
+ld_health_handover(void)
+{
+	int me = (int)getpid();
+
+	if (atomic_exchange(&health.yielded, 0))
+		ld_own_close(LD_OWN_HEALTH);
+	if (ld_tree != NULL && atomic_load(&ld_tree->yield_to) == me &&
+	    atomic_load(&ld_tree->yield_done) != me)
+		yield_to_member();
 }

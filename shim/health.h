@@ -2,9 +2,13 @@
 #ifndef LD_HEALTH_H
 #define LD_HEALTH_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "config.h"
+
+struct ld_lifecycle;
 
 #define LD_HEALTH_MAX_CLIENTS	64
 #define LD_HEALTH_TIMEOUT_MS	2000
@@ -14,10 +18,22 @@
 #define LD_HEALTH_ACCEPT_RATE	2000	/* new connections a second, at most, */
 #define LD_HEALTH_ACCEPT_BURST	LD_HEALTH_BACKLOG	/* with bursts of a full queue */
 
-/* Bind and listen; fills desc with the address. Returns the fd, or -1 with errno. */
-int	ld_health_listen(const struct ld_config *cfg, char *desc, size_t desclen);
-/* The listener is in the LD_OWN_HEALTH slot (or none). */
-void	ld_health_start(uint64_t listen_tag);
+/* What the answers report, filled in by the owner on its thread. */
+struct ld_health_status {
+	const struct ld_lifecycle *lc;
+	int	listeners;	/* TCP listeners that count, in the whole tree */
+	long	connections;
+	long	in_flight;
+};
+/* for_metrics: the figures must be fresh (a /metrics request), not just the state. */
+typedef void (*ld_health_status_fn)(struct ld_health_status *st, int for_metrics);
+
+/* Bind and listen. Returns the fd, or -1 with errno. */
+int	ld_health_listen(const struct ld_config *cfg);
+/* The health address as the log names it ("127.0.0.1:8799", "[::]:8799"). */
+const char *ld_health_desc(void);
+/* The listener is in the LD_OWN_HEALTH slot (or none); status answers for the owner. */
+void	ld_health_start(uint64_t listen_tag, ld_health_status_fn status);
 void	ld_health_accept(long long now);
 void	ld_health_event(int slot, uint32_t events, long long now);
 /* Milliseconds until the next client must be cut or accepting resumes, or -1. */
@@ -26,5 +42,17 @@ long long ld_health_timeout(long long now);
 void	ld_health_expire(long long now);
 /* In a forked child: close every descriptor of the health port. */
 void	ld_health_close_all(void);
+
+/* The owner (bind wrapper): the program binds addr; give the port up first if they overlap. */
+void	ld_health_yield(int fd, const struct sockaddr *addr, socklen_t len);
+/*
+ * A member (bind wrapper): its bind failed with EADDRINUSE. When the address
+ * overlaps the tree's health port, ask the owner to let it go. 0 once it
+ * has (bind again), -1 otherwise.
+ */
+int	ld_health_ask(int fd, const struct sockaddr *addr, socklen_t len);
+/* The owner's thread, after every wake-up: close the port if it was given up. */
+void	ld_health_handover(void);
+int	ld_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
 #endif

@@ -31,7 +31,6 @@
 #include <bsd/string.h>
 
 #include "config.h"
-#include "shim.h"
 
 #ifndef LD_LIBDIR
 #define LD_LIBDIR	"/usr/local/lib"

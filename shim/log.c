@@ -31,7 +31,7 @@ ld_log_open(enum ld_level level, enum ld_format fmt)
 	/* inetd-style servers have the client on fd 2: write nothing there. */
 	if (ld_fstat(2, &st) == -1 || S_ISSOCK(st.st_mode))
 		return -1;
-	ld_own_set(LD_OWN_LOG, ld_own_hide(fcntl(2, F_DUPFD_CLOEXEC, 3)));
+	ld_own_set(LD_OWN_LOG, ld_own_hide(ld_real.fcntl(2, F_DUPFD_CLOEXEC, 3)));
 	return ld_own(LD_OWN_LOG);
 }
 
@@ -87,6 +87,6 @@ ld_log(enum ld_level level, const char *fmt, ...)
 		n = (int)sizeof(line) - 1;
 		line[n - 1] = '\n';
 	}
-	(void)!write(log_fd, line, (size_t)n);
+	(void)!ld_real.write(log_fd, line, (size_t)n);
 	errno = saved;
 }

@@ -11,8 +11,7 @@
 #include <unistd.h>
 
 #include "real.h"
-#include "shim.h"
-#include "signals.h"
+#include "sigtable.h"
 #include "sockets.h"
 #include "tree.h"
 
@@ -26,7 +25,7 @@ fork(void)
 {
 	pid_t r = ld_real.fork();
 
-	if (r > 0 && atomic_load(&ld_role) != LD_ROLE_NONE && ld_accepted_total() > 0)
+	if (r > 0 && atomic_load(&ld_role) != LD_ROLE_NONE && ld_accepted_here())
 		(void)ld_tree_join(r, LD_K_CONN_CHILD);
 	return r;
 }
@@ -43,22 +42,41 @@ fork(void)
 		return r_;			\
 	} while (0)
 
+/* The execl family comes here, not through the exported names (another preload's). */
+static int
+exec_env(const char *path, char *const argv[], char *const envp[])
+{
+	EXEC_AROUND(ld_real.execve(path, argv, envp));
+}
+
+static int
+exec_path(const char *path, char *const argv[])
+{
+	EXEC_AROUND(ld_real.execv(path, argv));
+}
+
+static int
+exec_search(const char *file, char *const argv[])
+{
+	EXEC_AROUND(ld_real.execvp(file, argv));
+}
+
 LD_EXPORT int
 execve(const char *path, char *const argv[], char *const envp[])
 {
-	EXEC_AROUND(ld_real.execve(path, argv, envp));
+	return exec_env(path, argv, envp);
 }
 
 LD_EXPORT int
 execv(const char *path, char *const argv[])
 {
-	EXEC_AROUND(ld_real.execv(path, argv));
+	return exec_path(path, argv);
 }
 
 LD_EXPORT int
 execvp(const char *file, char *const argv[])
 {
-	EXEC_AROUND(ld_real.execvp(file, argv));
+	return exec_search(file, argv);
 }
 
 LD_EXPORT int
@@ -119,7 +137,7 @@ execl(const char *path, const char *arg, ...)
 	char **argv;
 
 	COLLECT_ARGS(argv, arg, arg);
-	return execv(path, argv);
+	return exec_path(path, argv);
 }
 
 LD_EXPORT int
@@ -128,7 +146,7 @@ execlp(const char *file, const char *arg, ...)
 	char **argv;
 
 	COLLECT_ARGS(argv, arg, arg);
-	return execvp(file, argv);
+	return exec_search(file, argv);
 }
 
 LD_EXPORT int
@@ -144,5 +162,5 @@ execle(const char *path, const char *arg, ...)
 		;
 	envp = va_arg(ap, char **);
 	va_end(ap);
-	return execve(path, argv, envp);
+	return exec_env(path, argv, envp);
 }

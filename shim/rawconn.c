@@ -25,9 +25,9 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include "drain.h"
 #include "fdtab.h"
-#include "sockets.h"
+#include "procfs.h"
+#include "rawconn.h"
 
 #ifndef SIOCINQ
 #define SIOCINQ		FIONREAD
@@ -143,6 +143,7 @@ raw_conn(int fd)
 
 struct raw_count {
 	long	busy, open;
+	int	(*skip)(int fd);
 };
 
 static int
@@ -156,7 +157,7 @@ count_raw(int fd, void *arg)
 		return 0;
 	r = raw_conn(fd);
 	/* Held for the program's next accept(): the drain counts those. */
-	if (r >= 0 && !ld_drain_stashed(fd)) {
+	if (r >= 0 && !c->skip(fd)) {
 		c->open++;
 		c->busy += r;
 	}
@@ -164,9 +165,9 @@ count_raw(int fd, void *arg)
 }
 
 long
-ld_raw_in_flight(long *open)
+ld_raw_in_flight(long *open, int (*skip)(int fd))
 {
-	struct raw_count c = { 0, 0 };
+	struct raw_count c = { 0, 0, skip };
 
 	if (atomic_load(&nports) > 0)
 		ld_each_fd(count_raw, &c);

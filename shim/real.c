@@ -17,9 +17,12 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "real.h"
+
+static int	ours(const void *);
 
 /*
  * Until the constructor has resolved them (a wrapper called from another
@@ -43,7 +46,7 @@ raw_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	int (*f)(int, const struct sigaction *, struct sigaction *);
 
 	f = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
-	if (f == NULL || f == sigaction) {
+	if (f == NULL || ours((void *)f)) {
 		errno = ENOSYS;
 		return -1;
 	}
@@ -304,6 +307,7 @@ late_execvpe(const char *file, char *const argv[], char *const envp[])
  */
 #ifdef __GLIBC__
 #pragma weak dlsym
+#pragma weak dladdr
 #pragma weak pthread_create
 #pragma weak pthread_attr_setstacksize
 extern void	*__libc_dlopen_mode(const char *, int) __attribute__((weak));
@@ -325,6 +329,7 @@ old_glibc_lib(const char *soname, const char *name)
 #endif
 
 static void *(*dlsym_fn)(void *, const char *);
+static int (*dladdr_fn)(const void *, Dl_info *);
 static int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 static int (*stacksize_fn)(pthread_attr_t *, size_t);
 
@@ -333,20 +338,34 @@ say(const char *what, const char *name)
 {
 	static const char pre[] = "lameduck: ";
 
-	(void)!write(2, pre, sizeof(pre) - 1);
-	(void)!write(2, what, strlen(what));
-	(void)!write(2, name, strlen(name));
-	(void)!write(2, "\n", 1);
+	(void)!raw_write(2, pre, sizeof(pre) - 1);
+	(void)!raw_write(2, what, strlen(what));
+	(void)!raw_write(2, name, strlen(name));
+	(void)!raw_write(2, "\n", 1);
+}
+
+/*
+ * Is p inside this shared object? dladdr names the object that holds an
+ * address; comparing with a function of ours needs no wrapper's address.
+ */
+static int
+ours(const void *p)
+{
+	Dl_info a, b;
+
+	if (dladdr_fn == NULL)
+		dladdr_fn = FIND(dladdr, "libdl.so.2");
+	return dladdr_fn != NULL && dladdr_fn(p, &a) != 0 &&
+	    dladdr_fn((const void *)ours, &b) != 0 && a.dli_fbase == b.dli_fbase;
 }
 
 static void *
-resolve(const char *name, void *self, int required)
+resolve(const char *name, int required)
 {
 	void *p = dlsym_fn != NULL ? dlsym_fn(RTLD_NEXT, name) : NULL;
 
-	if (p == self && p != NULL) {
-		static const char msg[] = "lameduck: dlsym(RTLD_NEXT) returned the wrapper itself; giving up\n";
-		(void)!write(2, msg, sizeof(msg) - 1);
+	if (p != NULL && ours(p)) {
+		say("dlsym(RTLD_NEXT) returned the shim's own wrapper; giving up: ", name);
 		_exit(127);
 	}
 	if (p == NULL && required)
@@ -356,12 +375,12 @@ resolve(const char *name, void *self, int required)
 
 /* Resolved, or (not found: said once) the fallback above, if any. */
 #define R(f)	do {							\
-		void *p_ = resolve(#f, (void *)f, 1);			\
+		void *p_ = resolve(#f, 1);				\
 		if (p_ != NULL)						\
 			ld_real.f = (__typeof__(ld_real.f))p_;		\
 	} while (0)
 #define O(f)	do {							\
-		void *p_ = resolve(#f, NULL, 0);			\
+		void *p_ = resolve(#f, 0);				\
 		if (p_ != NULL)						\
 			ld_real.f = (__typeof__(ld_real.f))p_;		\
 	} while (0)
@@ -416,6 +435,7 @@ ld_thread_create(void *(*fn)(void *), size_t stack)
 {
 	pthread_attr_t attr;
 	pthread_t th;
+	sigset_t all, old;
 	int r;
 
 	if (create_fn == NULL)
@@ -424,9 +444,26 @@ ld_thread_create(void *(*fn)(void *), size_t stack)
 	if (stacksize_fn != NULL)
 		(void)stacksize_fn(&attr, stack);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/*
+	 * Born with every signal blocked: it must never take one meant for the
+	 * program. (sigprocmask is pthread_sigmask on Linux, and in libc.so.6
+	 * on every glibc.)
+	 */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	r = create_fn(&th, &attr, fn, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	return r;
+}
+
+long long
+ld_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int

@@ -50,11 +50,14 @@ struct ld_real {
 /* The real close and dup3 for the shim's own use (the wrappers would protect ours). */
 int	ld_close(int fd);
 int	ld_dup3(int oldfd, int newfd, int flags);
-/* A detached thread running fn, with that stack size (0 or an errno). */
+/* A detached thread running fn, with that stack size and every signal blocked (0 or an errno). */
 int	ld_thread_create(void *(*fn)(void *), size_t stack);
 /* fstat as the system call: glibc's fstat is fstat@GLIBC_2.33 (glibc-compat.h). */
 struct stat;
 int	ld_fstat(int fd, struct stat *st);
+
+/* The monotonic clock in milliseconds. */
+long long ld_now_ms(void);
 
 extern struct ld_real ld_real;
 

@@ -34,6 +34,7 @@
 
 struct ld_tree *ld_tree;
 _Atomic int ld_role;
+static _Atomic unsigned long long accepted;	/* without a tree */
 
 int
 ld_tree_create(void)
@@ -201,7 +202,7 @@ ld_pid_alive(pid_t pid)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1)
 		return kill(pid, 0) == 0 || errno == EPERM;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = ld_real.read(fd, buf, sizeof(buf) - 1);
 	ld_close(fd);
 	if (n <= 0)
 		return 0;
@@ -266,4 +267,20 @@ ld_tree_signal_members(int sig, pid_t from, uid_t uid)
 			n++;
 	}
 	return n;
+}
+
+void
+ld_tree_count_accept(void)
+{
+	struct ld_tree *t = ld_tree;
+
+	atomic_fetch_add_explicit(t != NULL ? &t->accepted : &accepted, 1, memory_order_relaxed);
+}
+
+unsigned long long
+ld_tree_accepted(void)
+{
+	struct ld_tree *t = ld_tree;
+
+	return atomic_load(t != NULL ? &t->accepted : &accepted);
 }

@@ -46,6 +46,7 @@ struct ld_tree {
 	_Atomic int	yield_to;	/* the owner asked (its pid), 0: no request */
 	_Atomic int	yield_pid;	/* the member that asks */
 	_Atomic int	yield_done;	/* the owner (pid) that has closed its port */
+	_Atomic unsigned long long accepted;	/* connections accepted by the tree's processes */
 	struct ld_member m[LD_TREE_MAX];
 };
 
@@ -82,6 +83,9 @@ struct ld_tree_sum {
 };
 /* Owner: add up the live members, freeing the slots of the dead. */
 void	ld_tree_sum(struct ld_tree_sum *s);
+/* A connection was accepted here; how many were in the whole tree (or this process). */
+void	ld_tree_count_accept(void);
+unsigned long long ld_tree_accepted(void);
 /* Owner: queue sig to every live member, as if from `pid`. */
 int	ld_tree_signal_members(int sig, pid_t pid, uid_t uid);
 

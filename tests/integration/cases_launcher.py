@@ -173,7 +173,7 @@ def test_launcher_usage_errors(t):
     expect(t, ["--delay"], 2, err=("--delay needs a value",))
     expect(t, ["--check", "true"], 2, err=("--check",))
     o, _ = expect(t, ["--version"], 0)
-    with open(os.path.join(ROOT, "shim", "shim.h")) as f:
+    with open(os.path.join(ROOT, "shim", "config.h")) as f:
         version = re.search(r'#define\s+LD_VERSION\s+"([^"]+)"', f.read()).group(1)
     check(o == "lameduck %s\n" % version, "--version printed %r, expected lameduck %s" % (o, version))
     o, _ = expect(t, ["--help"], 0)

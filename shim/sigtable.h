@@ -1,10 +1,11 @@
-/* Signal interposition: the lame-duck signals belong to the shim until delivery. */
-#ifndef LD_SIGNALS_H
-#define LD_SIGNALS_H
+/* The signal table: the lame-duck signals belong to the shim until delivery. */
+#ifndef LD_SIGTABLE_H
+#define LD_SIGTABLE_H
 
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* What the catching handler records; written whole to a pipe (atomic). */
 struct ld_caught {
@@ -39,5 +40,16 @@ void	ld_sig_forget(void);
 /* Before exec: make the kernel's dispositions the program's (SIG_IGN survives exec). */
 void	ld_sig_before_exec(void);
 void	ld_sig_after_failed_exec(void);
+
+
+/* What the interposed functions do (signals.c): sigaction on the table. */
+int	ld_sig_action(int sig, const struct sigaction *act, struct sigaction *old);
+/* siginterrupt(sig, 1) was called (glibc's signal() then leaves SA_RESTART out). */
+int	ld_sig_interrupts(int sig);
+void	ld_sig_set_interrupts(int sig, int on);
+/* sigtimedwait without the lame-duck signals until their release. */
+int	ld_sig_timedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout);
+/* signalfd without the lame-duck signals until their release (tracked for re-arming). */
+int	ld_sig_signalfd(int fd, const sigset_t *mask, int flags);
 
 #endif
