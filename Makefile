@@ -22,16 +22,15 @@ SHIM_GLIBC := -include shim/glibc-compat.h
 SHIM_LDFLAGS := -shared -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined \
 	   -Wl,--exclude-libs,ALL
 
-SHIM_SRC := $(filter-out shim/launcher.c,$(wildcard shim/*.c))
+SHIM_SRC := $(wildcard shim/*.c)
 SHIM_HDR := $(wildcard shim/*.h)
+LAUNCHER_SRC := $(wildcard launcher/*.c)
 PROGS	 := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c))
 UNITS	 := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/*.c))
 
-LAUNCHER := $(if $(wildcard shim/launcher.c),$(BUILD)/lameduck)
-
 PRELOADS := $(patsubst tests/preload/%.c,$(BUILD)/preload/%.so,$(wildcard tests/preload/*.c))
 
-all: $(BUILD)/liblameduck.so $(LAUNCHER) $(PROGS) $(PRELOADS)
+all: $(BUILD)/liblameduck.so $(BUILD)/lameduck $(PROGS) $(PRELOADS)
 
 # One object a file, so that tests/check-layers.sh can read the calls between them.
 SHIM_OBJ := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SHIM_SRC))
@@ -43,11 +42,12 @@ $(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) Makefile
 $(BUILD)/liblameduck.so: $(SHIM_OBJ)
 	$(CC) $(SHIM_CFLAGS) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) $(SHIM_LIBS)
 
-# The launcher shares the shim's parser, so a value it accepts the shim accepts.
-$(BUILD)/lameduck: shim/launcher.c shim/config.c shim/config.h shim/lifecycle.h Makefile
+# The launcher, a program of its own, shares the shim's parser (and so its
+# headers), so a value it accepts the shim accepts.
+$(BUILD)/lameduck: $(LAUNCHER_SRC) shim/config.c $(SHIM_HDR) Makefile
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -DLD_LIBDIR='"$(PREFIX)/lib"' -o $@ shim/launcher.c shim/config.c \
-	    -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic
+	$(CC) $(CFLAGS) -Ishim -DLD_LIBDIR='"$(PREFIX)/lib"' -o $@ $(LAUNCHER_SRC) \
+	    shim/config.c -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic
 
 $(BUILD)/progs/%: tests/progs/%.c tests/progs/progs.h tests/progs/http.h
 	@mkdir -p $(BUILD)/progs

@@ -1,14 +1,15 @@
 /*
- * Configuration: every LAMEDUCK_* variable, parsed strictly in one place.
+ * Configuration: every LAMEDUCK_* variable, parsed strictly and shown in
+ * one place, so that what is shown (lameduck --check) parses back.
  *
  * Pure: no getenv (the caller passes a look-up), no I/O, no allocation, no
  * global state. A value is either exactly right or refused with one line
  * that names the variable, the value and what is accepted; nothing is
  * guessed at, since a guessed configuration fails later and more quietly.
  *
- * Choices the SPEC leaves open, made once here:
+ * Choices the README leaves open, made once here:
  * - Signal names are upper case only (TERM, SIGTERM); "term" is refused,
- *   as kill(1) and the SPEC spell them.
+ *   as kill(1) and the README spell them.
  * - Durations take no fractions: "1.5s" is refused, write "1s500ms".
  * - Numbers that name things (signals, ports) take no leading zero, since
  *   "010" reads as octal to some; durations are quantities and allow "1m05s".
@@ -40,15 +41,18 @@ struct ld_err {
 	const char	*val;
 };
 
-/* Bounded appending to the message buffer; off never passes len - 1. */
+/* Bounded appending to a buffer; off never passes len - 1. */
 struct ld_out {
 	char	*buf;
 	size_t	 len;
 	size_t	 off;
+	int	 cut;		/* something did not fit */
 };
 
+static void	out_start(struct ld_out *, char *, size_t);
 static void	out_mem(struct ld_out *, const char *, size_t);
 static void	out_str(struct ld_out *, const char *);
+static void	out_int(struct ld_out *, int);
 static void	out_quoted(struct ld_out *, const char *, size_t, size_t);
 static int	fail(const struct ld_err *, const char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 4, 5)));
@@ -58,6 +62,8 @@ static int	duration(const char *, long long *);
 static int	duration_var(const char *, long long *, const struct ld_err *);
 static int	fitted(int, size_t);
 static int	unit_at(const char *, size_t *, long long *, int *);
+static int	format_duration(long long, char *, size_t, int);
+static void	out_duration(struct ld_out *, long long);
 static const char *undeliverable(int);
 static int	signal_item(const struct ld_err *, const char *, size_t, int *);
 static int	signal_list(const char *, uint64_t *, const struct ld_err *);
@@ -65,21 +71,41 @@ static int	deliver(const char *, uint64_t, int *, const struct ld_err *);
 static int	health_host(const char *, size_t, int, uint16_t,
 		    struct sockaddr_storage *, socklen_t *);
 static int	health(const char *, struct ld_config *, const struct ld_err *);
+static void	out_sockaddr(struct ld_out *, const struct sockaddr *);
+static void	out_health(struct ld_out *, const struct ld_config *);
 static int	port_number(const char *, size_t, uint16_t *);
 static int	ports(const char *, uint16_t *, int *, const struct ld_err *);
-static void	format_set(uint64_t, char *, size_t);
+static void	out_signals(struct ld_out *, uint64_t);
 static int	word(const char *, const char *const *, const struct ld_err *);
+static void	show_word(struct ld_out *, const char *const *, int);
+
+static void
+out_start(struct ld_out *o, char *buf, size_t len)
+{
+	o->buf = buf;
+	o->len = len;
+	o->off = 0;
+	o->cut = 0;
+	if (buf != NULL && len > 0)
+		buf[0] = '\0';
+	else
+		o->len = 0;
+}
 
 static void
 out_mem(struct ld_out *o, const char *s, size_t n)
 {
 	size_t room;
 
-	if (o->len == 0)
+	if (o->len == 0) {
+		o->cut = 1;
 		return;
+	}
 	room = o->len - 1 - o->off;
-	if (n > room)
+	if (n > room) {
 		n = room;
+		o->cut = 1;
+	}
 	memcpy(o->buf + o->off, s, n);
 	o->off += n;
 	o->buf[o->off] = '\0';
@@ -89,6 +115,15 @@ static void
 out_str(struct ld_out *o, const char *s)
 {
 	out_mem(o, s, strlen(s));
+}
+
+static void
+out_int(struct ld_out *o, int v)
+{
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", v);
+	out_str(o, num);
 }
 
 /*
@@ -139,10 +174,7 @@ fail(const struct ld_err *e, const char *item, size_t itemlen,
 
 	if (e == NULL || e->buf == NULL || e->len == 0)
 		return -1;
-	o.buf = e->buf;
-	o.len = e->len;
-	o.off = 0;
-	o.buf[0] = '\0';
+	out_start(&o, e->buf, e->len);
 	vlen = strlen(e->val);
 	out_str(&o, e->var);
 	out_str(&o, "=");
@@ -363,6 +395,16 @@ ld_format_duration_exact(long long ms, char *buf, size_t len)
 	return format_duration(ms, buf, len, 1);
 }
 
+static void
+out_duration(struct ld_out *o, long long ms)
+{
+	char buf[32];	/* even LLONG_MAX ms fits */
+
+	if (format_duration(ms, buf, sizeof(buf), 1) != 0)
+		o->cut = 1;
+	out_str(o, buf);
+}
+
 static const struct {
 	const char	*name;
 	int		 sig;
@@ -498,21 +540,32 @@ signal_item(const struct ld_err *e, const char *s, size_t n, int *sig)
 	    "(try TERM, SIGTERM, 15 or RTMIN+2; names are upper case)");
 }
 
+/* A set as a list in signal order: what LAMEDUCK_SIGNALS takes back. */
 static void
-format_set(uint64_t set, char *buf, size_t len)
+out_signals(struct ld_out *o, uint64_t set)
 {
-	struct ld_out o = { buf, len, 0 };
 	char name[16];
+	size_t start;
 	int sig;
 
-	buf[0] = '\0';
+	start = o->off;
 	for (sig = 1; sig < LD_NSIG; sig++) {
 		if (!ld_sigset_has(set, sig))
 			continue;
-		if (o.off > 0)
-			out_str(&o, ",");
-		out_str(&o, ld_signal_name(sig, name, sizeof(name)));
+		if (o->off > start)
+			out_str(o, ",");
+		out_str(o, ld_signal_name(sig, name, sizeof(name)));
 	}
+}
+
+int
+ld_format_signals(uint64_t set, char *buf, size_t len)
+{
+	struct ld_out o;
+
+	out_start(&o, buf, len);
+	out_signals(&o, set);
+	return o.cut ? -1 : 0;
 }
 
 static int
@@ -616,7 +669,7 @@ deliver(const char *s, uint64_t signals, int *out, const struct ld_err *e)
 			return -1;
 		ld_signal_name(sig, name, sizeof(name));
 		if (!ld_sigset_has(signals, sig)) {
-			format_set(signals, set, sizeof(set));
+			ld_format_signals(signals, set, sizeof(set));
 			return fail(e, p, n, "maps %s, which is not in "
 			    "LAMEDUCK_SIGNALS (%s)", name, set);
 		}
@@ -759,6 +812,70 @@ ld_parse_health(const char *s, struct ld_config *cfg)
 	return health(s, cfg, NULL);
 }
 
+/* Copied out: the caller's address need not be aligned for its family. */
+static void
+out_sockaddr(struct ld_out *o, const struct sockaddr *sa)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	char host[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET6:
+		memcpy(&sin6, sa, sizeof(sin6));
+		inet_ntop(AF_INET6, &sin6.sin6_addr, host, sizeof(host));
+		out_str(o, "[");
+		out_str(o, host);
+		out_str(o, "]:");
+		out_int(o, ntohs(sin6.sin6_port));
+		break;
+	case AF_INET:
+		memcpy(&sin, sa, sizeof(sin));
+		inet_ntop(AF_INET, &sin.sin_addr, host, sizeof(host));
+		out_str(o, host);
+		out_str(o, ":");
+		out_int(o, ntohs(sin.sin_port));
+		break;
+	default:
+		out_str(o, "(family ");
+		out_int(o, sa->sa_family);
+		out_str(o, ")");
+	}
+}
+
+int
+ld_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	struct ld_out o;
+
+	out_start(&o, buf, len);
+	out_sockaddr(&o, sa);
+	return o.cut ? -1 : 0;
+}
+
+/* As LAMEDUCK_HEALTH takes it: every address is ":port", not "[::]:port". */
+static void
+out_health(struct ld_out *o, const struct ld_config *cfg)
+{
+	if (cfg->health_off)
+		out_str(o, "off");
+	else if (cfg->health_any) {
+		out_str(o, ":");
+		out_int(o, cfg->health_port);
+	} else
+		out_sockaddr(o, (const struct sockaddr *)&cfg->health_addr);
+}
+
+int
+ld_format_health(const struct ld_config *cfg, char *buf, size_t len)
+{
+	struct ld_out o;
+
+	out_start(&o, buf, len);
+	out_health(&o, cfg);
+	return o.cut ? -1 : 0;
+}
+
 static int
 ports(const char *s, uint16_t *out, int *nout, const struct ld_err *e)
 {
@@ -821,13 +938,13 @@ static int
 word(const char *s, const char *const *words, const struct ld_err *e)
 {
 	char list[80];
-	struct ld_out o = { list, sizeof(list), 0 };
+	struct ld_out o;
 	int i;
 
 	for (i = 0; words[i] != NULL; i++)
 		if (strcmp(s, words[i]) == 0)
 			return i;
-	list[0] = '\0';
+	out_start(&o, list, sizeof(list));
 	for (i = 0; words[i] != NULL; i++) {
 		if (i > 0)
 			out_str(&o, ", ");
@@ -836,10 +953,45 @@ word(const char *s, const char *const *words, const struct ld_err *e)
 	return fail(e, NULL, 0, "is not one of %s", list);
 }
 
+/* The word for v; a value no word names shows as its number. */
+static void
+show_word(struct ld_out *o, const char *const *words, int v)
+{
+	int i;
+
+	for (i = 0; words[i] != NULL; i++)
+		if (i == v) {
+			out_str(o, words[i]);
+			return;
+		}
+	out_int(o, v);
+}
+
+/* Each list is indexed by its enum: the index word() finds is the value. */
+static const char *const drains[] = { [LD_DRAIN_ALWAYS] = "always",
+    [LD_DRAIN_AUTO] = "auto", [LD_DRAIN_NEVER] = "never", NULL };
+static const char *const readies[] = { [LD_READY_LISTEN] = "listen",
+    [LD_READY_START] = "start", NULL };
+static const char *const levels[] = { [LD_LOG_OFF] = "off",
+    [LD_LOG_ERROR] = "error", [LD_LOG_WARN] = "warn",
+    [LD_LOG_INFO] = "info", [LD_LOG_DEBUG] = "debug", NULL };
+static const char *const formats[] = { [LD_FMT_TEXT] = "text",
+    [LD_FMT_JSON] = "json", NULL };
+
+/*
+ * Each variable has a parser and a show, which writes the value so that the
+ * parser takes it back: durations exactly ("1s500ms", not "1.5s").
+ */
 static int
 var_delay(const char *s, struct ld_config *cfg, const struct ld_err *e)
 {
 	return duration_var(s, &cfg->delay_ms, e);
+}
+
+static void
+show_delay(const struct ld_config *cfg, struct ld_out *o)
+{
+	out_duration(o, cfg->delay_ms);
 }
 
 static int
@@ -848,18 +1000,27 @@ var_drain_timeout(const char *s, struct ld_config *cfg, const struct ld_err *e)
 	return duration_var(s, &cfg->drain_timeout_ms, e);
 }
 
+static void
+show_drain_timeout(const struct ld_config *cfg, struct ld_out *o)
+{
+	out_duration(o, cfg->drain_timeout_ms);
+}
+
 static int
 var_drain(const char *s, struct ld_config *cfg, const struct ld_err *e)
 {
-	static const char *const w[] = { "always", "auto", "never", NULL };
-	static const enum ld_drain v[] =
-	    { LD_DRAIN_ALWAYS, LD_DRAIN_AUTO, LD_DRAIN_NEVER };
 	int i;
 
-	if ((i = word(s, w, e)) < 0)
+	if ((i = word(s, drains, e)) < 0)
 		return -1;
-	cfg->drain = v[i];
+	cfg->drain = (enum ld_drain)i;
 	return 0;
+}
+
+static void
+show_drain(const struct ld_config *cfg, struct ld_out *o)
+{
+	show_word(o, drains, (int)cfg->drain);
 }
 
 /* Delivery follows the signals; LAMEDUCK_DELIVER, read next, may change it. */
@@ -877,10 +1038,48 @@ var_signals(const char *s, struct ld_config *cfg, const struct ld_err *e)
 	return 0;
 }
 
+static void
+show_signals(const struct ld_config *cfg, struct ld_out *o)
+{
+	out_signals(o, cfg->signals);
+}
+
 static int
 var_deliver(const char *s, struct ld_config *cfg, const struct ld_err *e)
 {
 	return deliver(s, cfg->signals, cfg->deliver, e);
+}
+
+/* One name when every signal becomes the same one, else a map. */
+static void
+show_deliver(const struct ld_config *cfg, struct ld_out *o)
+{
+	char from[16], to[16];
+	size_t start;
+	int sig, target, same;
+
+	same = 1;
+	target = 0;
+	for (sig = 1; sig < LD_NSIG; sig++)
+		if (ld_sigset_has(cfg->signals, sig)) {
+			if (target != 0 && cfg->deliver[sig] != target)
+				same = 0;
+			target = cfg->deliver[sig];
+		}
+	if (same) {
+		out_str(o, ld_signal_name(target, to, sizeof(to)));
+		return;
+	}
+	start = o->off;
+	for (sig = 1; sig < LD_NSIG; sig++) {
+		if (!ld_sigset_has(cfg->signals, sig))
+			continue;
+		if (o->off > start)
+			out_str(o, ",");
+		out_str(o, ld_signal_name(sig, from, sizeof(from)));
+		out_str(o, ":");
+		out_str(o, ld_signal_name(cfg->deliver[sig], to, sizeof(to)));
+	}
 }
 
 static int
@@ -889,75 +1088,135 @@ var_health(const char *s, struct ld_config *cfg, const struct ld_err *e)
 	return health(s, cfg, e);
 }
 
+static void
+show_health(const struct ld_config *cfg, struct ld_out *o)
+{
+	out_health(o, cfg);
+}
+
 static int
 var_ports(const char *s, struct ld_config *cfg, const struct ld_err *e)
 {
 	return ports(s, cfg->ports, &cfg->nports, e);
 }
 
+/* Nothing for the default, every TCP listener: no value says that. */
+static void
+show_ports(const struct ld_config *cfg, struct ld_out *o)
+{
+	int i;
+
+	for (i = 0; i < cfg->nports; i++) {
+		if (i > 0)
+			out_str(o, ",");
+		out_int(o, cfg->ports[i]);
+	}
+}
+
 static int
 var_ready(const char *s, struct ld_config *cfg, const struct ld_err *e)
 {
-	static const char *const w[] = { "listen", "start", NULL };
-	static const enum ld_ready v[] = { LD_READY_LISTEN, LD_READY_START };
 	int i;
 
-	if ((i = word(s, w, e)) < 0)
+	if ((i = word(s, readies, e)) < 0)
 		return -1;
-	cfg->ready = v[i];
+	cfg->ready = (enum ld_ready)i;
 	return 0;
+}
+
+static void
+show_ready(const struct ld_config *cfg, struct ld_out *o)
+{
+	show_word(o, readies, (int)cfg->ready);
 }
 
 static int
 var_log(const char *s, struct ld_config *cfg, const struct ld_err *e)
 {
-	static const char *const w[] =
-	    { "off", "error", "warn", "info", "debug", NULL };
-	static const enum ld_level v[] = { LD_LOG_OFF, LD_LOG_ERROR,
-	    LD_LOG_WARN, LD_LOG_INFO, LD_LOG_DEBUG };
 	int i;
 
-	if ((i = word(s, w, e)) < 0)
+	if ((i = word(s, levels, e)) < 0)
 		return -1;
-	cfg->log_level = v[i];
+	cfg->log_level = (enum ld_level)i;
 	return 0;
+}
+
+static void
+show_log(const struct ld_config *cfg, struct ld_out *o)
+{
+	show_word(o, levels, (int)cfg->log_level);
 }
 
 static int
 var_log_format(const char *s, struct ld_config *cfg, const struct ld_err *e)
 {
-	static const char *const w[] = { "text", "json", NULL };
-	static const enum ld_format v[] = { LD_FMT_TEXT, LD_FMT_JSON };
 	int i;
 
-	if ((i = word(s, w, e)) < 0)
+	if ((i = word(s, formats, e)) < 0)
 		return -1;
-	cfg->log_format = v[i];
+	cfg->log_format = (enum ld_format)i;
 	return 0;
 }
 
-/* In the SPEC's order, which is also the order errors are found in. */
+static void
+show_log_format(const struct ld_config *cfg, struct ld_out *o)
+{
+	show_word(o, formats, (int)cfg->log_format);
+}
+
+/* Read in enum ld_var's order, the README's, so errors are found in it too. */
 static const struct {
 	const char	*name;
 	const char	*unset;		/* how to get the default */
 	int		(*parse)(const char *, struct ld_config *,
 			    const struct ld_err *);
-} vars[] = {
-	{ "LAMEDUCK_DELAY", "unset it for the default 10s", var_delay },
-	{ "LAMEDUCK_DRAIN_TIMEOUT", "unset it for the default 15s",
-	    var_drain_timeout },
-	{ "LAMEDUCK_DRAIN", "unset it for the default always", var_drain },
-	{ "LAMEDUCK_SIGNALS", "unset it for the default TERM", var_signals },
-	{ "LAMEDUCK_DELIVER", "unset it to deliver the signal received",
-	    var_deliver },
-	{ "LAMEDUCK_HEALTH", "unset it for the default " DEFAULT_HEALTH,
-	    var_health },
-	{ "LAMEDUCK_PORTS", "unset it to count every TCP listener", var_ports },
-	{ "LAMEDUCK_READY", "unset it for the default listen", var_ready },
-	{ "LAMEDUCK_LOG", "unset it for the default info", var_log },
-	{ "LAMEDUCK_LOG_FORMAT", "unset it for the default text",
-	    var_log_format },
+	void		(*show)(const struct ld_config *, struct ld_out *);
+} vars[LD_NVARS] = {
+	[LD_VAR_DELAY] = { "LAMEDUCK_DELAY", "unset it for the default 10s",
+	    var_delay, show_delay },
+	[LD_VAR_DRAIN_TIMEOUT] = { "LAMEDUCK_DRAIN_TIMEOUT",
+	    "unset it for the default 15s", var_drain_timeout,
+	    show_drain_timeout },
+	[LD_VAR_DRAIN] = { "LAMEDUCK_DRAIN", "unset it for the default always",
+	    var_drain, show_drain },
+	[LD_VAR_SIGNALS] = { "LAMEDUCK_SIGNALS",
+	    "unset it for the default TERM", var_signals, show_signals },
+	[LD_VAR_DELIVER] = { "LAMEDUCK_DELIVER",
+	    "unset it to deliver the signal received", var_deliver,
+	    show_deliver },
+	[LD_VAR_HEALTH] = { "LAMEDUCK_HEALTH",
+	    "unset it for the default " DEFAULT_HEALTH, var_health,
+	    show_health },
+	[LD_VAR_PORTS] = { "LAMEDUCK_PORTS",
+	    "unset it to count every TCP listener", var_ports, show_ports },
+	[LD_VAR_READY] = { "LAMEDUCK_READY", "unset it for the default listen",
+	    var_ready, show_ready },
+	[LD_VAR_LOG] = { "LAMEDUCK_LOG", "unset it for the default info",
+	    var_log, show_log },
+	[LD_VAR_LOG_FORMAT] = { "LAMEDUCK_LOG_FORMAT",
+	    "unset it for the default text", var_log_format, show_log_format },
 };
+
+const char *
+ld_config_name(enum ld_var v)
+{
+	if ((unsigned int)v >= LD_NVARS)
+		return NULL;
+	return vars[v].name;
+}
+
+int
+ld_config_show(const struct ld_config *cfg, enum ld_var v, char *buf,
+    size_t len)
+{
+	struct ld_out o;
+
+	out_start(&o, buf, len);
+	if ((unsigned int)v >= LD_NVARS)
+		return -1;
+	vars[v].show(cfg, &o);
+	return o.cut ? -1 : 0;
+}
 
 int
 ld_config_load(struct ld_config *cfg, ld_getenv_fn get, void *ctx,
@@ -970,7 +1229,7 @@ ld_config_load(struct ld_config *cfg, ld_getenv_fn get, void *ctx,
 	ld_config_defaults(cfg);
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+	for (i = 0; i < LD_NVARS; i++) {
 		val = get(vars[i].name, ctx);
 		if (val == NULL)
 			continue;

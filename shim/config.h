@@ -1,4 +1,4 @@
-/* Configuration: every LAMEDUCK_* variable, parsed strictly in one place. Pure. */
+/* Configuration: every LAMEDUCK_* variable, parsed and shown in one place. Pure. */
 #ifndef LD_CONFIG_H
 #define LD_CONFIG_H
 
@@ -15,6 +15,24 @@ enum ld_drain { LD_DRAIN_ALWAYS, LD_DRAIN_AUTO, LD_DRAIN_NEVER };
 enum ld_ready { LD_READY_LISTEN, LD_READY_START };
 enum ld_level { LD_LOG_OFF, LD_LOG_ERROR, LD_LOG_WARN, LD_LOG_INFO, LD_LOG_DEBUG };
 enum ld_format { LD_FMT_TEXT, LD_FMT_JSON };
+
+/* The variables, in the order they are read (README, "Environment"). */
+enum ld_var {
+	LD_VAR_DELAY,
+	LD_VAR_DRAIN_TIMEOUT,
+	LD_VAR_DRAIN,
+	LD_VAR_SIGNALS,
+	LD_VAR_DELIVER,
+	LD_VAR_HEALTH,
+	LD_VAR_PORTS,
+	LD_VAR_READY,
+	LD_VAR_LOG,
+	LD_VAR_LOG_FORMAT,
+	LD_NVARS
+};
+
+/* Room for any value ld_config_show writes: a map of every signal fits. */
+#define LD_SHOW_MAX	(LD_NSIG * 24)
 
 struct ld_config {
 	long long	delay_ms;		/* LAMEDUCK_DELAY, default 10s */
@@ -60,8 +78,26 @@ int	ld_parse_signal_list(const char *s, uint64_t *set);
 int	ld_parse_deliver(const char *s, uint64_t signals, int deliver[LD_NSIG]);
 int	ld_parse_health(const char *s, struct ld_config *cfg);
 int	ld_parse_ports(const char *s, uint16_t *ports, int *nports);
+
+/*
+ * Formatting: each writes a terminated string, cut short if need be, and
+ * returns 0 when it all fitted, -1 when not.
+ */
 int	ld_format_duration(long long ms, char *buf, size_t len);	/* 10000 -> "10s", 1500 -> "1.5s" */
 int	ld_format_duration_exact(long long ms, char *buf, size_t len);	/* 1500 -> "1s500ms": parses back */
+int	ld_format_signals(uint64_t set, char *buf, size_t len);	/* "INT,TERM", in signal order */
+int	ld_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len);	/* "1.2.3.4:80", "[::1]:80" */
+int	ld_format_health(const struct ld_config *cfg, char *buf, size_t len);	/* ":8799", "[::1]:9000", "off" */
+
+/*
+ * A variable's name ("LAMEDUCK_DELAY"; NULL for no variable), and its value
+ * in cfg as lameduck --check prints it, which the parser takes back. The
+ * value is "" for LAMEDUCK_PORTS left at its default, every TCP listener,
+ * which only leaving it unset says.
+ */
+const char *ld_config_name(enum ld_var v);
+int	ld_config_show(const struct ld_config *cfg, enum ld_var v, char *buf,
+	    size_t len);
 
 static inline int
 ld_sigset_has(uint64_t set, int sig)

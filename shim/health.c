@@ -8,7 +8,6 @@
  * overlaps the port, the program wins it: the port is closed (README,
  * "Health port").
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -73,7 +72,7 @@ ld_health_listen(const struct ld_config *cfg)
 		len = sizeof(*s4);
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	}
-	ld_format_addr((struct sockaddr *)&ss, health.desc, sizeof(health.desc));
+	ld_format_sockaddr((struct sockaddr *)&ss, health.desc, sizeof(health.desc));
 	if (fd == -1)
 		return -1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -558,25 +557,6 @@ overlaps(int fd, const struct sockaddr *addr, socklen_t len)
 	return 0;
 }
 
-int
-ld_format_addr(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		return snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
-	}
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		return snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
-	}
-	return snprintf(buf, len, "(family %d)", sa->sa_family);
-}
 
 /* ---- the program wins the port ---- */
 
@@ -599,7 +579,7 @@ ld_health_yield(int fd, const struct sockaddr *addr, socklen_t len)
 		return;
 	atomic_store(&health.yielded, 1);
 	ld_own_wake();
-	ld_format_addr(addr, a, sizeof(a));
+	ld_format_sockaddr(addr, a, sizeof(a));
 	ld_warn("the program binds %s, which overlaps the health port %s: the health port "
 	    "is closed, so /readyz will not answer", a, health.desc);
 }

@@ -53,6 +53,5 @@ void	ld_health_yield(int fd, const struct sockaddr *addr, socklen_t len);
 int	ld_health_ask(int fd, const struct sockaddr *addr, socklen_t len);
 /* The owner's thread, after every wake-up: close the port if it was given up. */
 void	ld_health_handover(void);
-int	ld_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
 #endif

@@ -552,15 +552,11 @@ ld_owner_start(void)
 void
 ld_owner_log_config(void)
 {
-	char d[32], t[32], s[128] = "", one[16];
+	char d[32], t[32], s[LD_SHOW_MAX];
 
 	ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
 	ld_format_duration(ld_cfg.drain_timeout_ms, t, sizeof(t));
-	for (int sig = 1; sig < LD_NSIG; sig++)
-		if (ld_sigset_has(ld_cfg.signals, sig)) {
-			snprintf(one, sizeof(one), "%s%s", s[0] ? "," : "", signame(sig));
-			strncat(s, one, sizeof(s) - strlen(s) - 1);
-		}
+	(void)ld_format_signals(ld_cfg.signals, s, sizeof(s));
 	ld_debug("lameduck %s: delay %s, drain timeout %s, signals %s, health %s, ready on %s",
 	    LD_VERSION, d, t, s, ld_cfg.health_off ? "off" : ld_health_desc(),
 	    ld_cfg.ready == LD_READY_START ? "start" : "listen");

@@ -189,7 +189,7 @@ claim_name(int bad, char *name, size_t len)
 	} else if (ld_cfg.health_off)
 		snprintf(name, len, "lameduck/off");
 	else {
-		ld_format_addr((struct sockaddr *)&ld_cfg.health_addr, desc, sizeof(desc));
+		ld_format_sockaddr((struct sockaddr *)&ld_cfg.health_addr, desc, sizeof(desc));
 		snprintf(name, len, "lameduck/%s", desc);
 	}
 }

@@ -21,7 +21,10 @@
  *   is refused by its piece parser, and every variable read before it is
  *   accepted;
  * - the same input gives the same answer twice;
- * - ld_format_duration of a loaded duration fits any buffer safely.
+ * - ld_format_duration of a loaded duration fits any buffer safely;
+ * - every variable shown with ld_config_show fits LD_SHOW_MAX, and the
+ *   values shown, loaded again, give the same configuration (lameduck
+ *   --check prints them so that they can be fed back).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -308,6 +311,31 @@ check_refused(const struct env *e, const char *err, size_t len)
 		broken("%s=\"%s\" is accepted alone, but refused: \"%s\"", names[v], e->val[v], err);
 }
 
+static void
+check_shown(const struct ld_config *cfg)
+{
+	static char val[LD_NVARS][LD_SHOW_MAX];
+	struct ld_config back;
+	struct env e;
+	char err[256];
+
+	memset(&e, 0, sizeof(e));
+	for (int v = 0; v < LD_NVARS; v++) {
+		if (strcmp(ld_config_name(v), names[v]) != 0)
+			broken("variable %d is %s, not %s", v, ld_config_name(v), names[v]);
+		if (ld_config_show(cfg, v, val[v], sizeof(val[v])) != 0)
+			broken("%s does not fit LD_SHOW_MAX: \"%s\"", names[v], val[v]);
+		if (val[v][0] != '\0')
+			e.val[v] = val[v];
+		else if (v != V_PORTS || cfg->nports != 0)
+			broken("%s shown as nothing", names[v]);
+	}
+	if (load(&e, &back, err, sizeof(err)) != 0)
+		broken("the configuration shown is refused: %s", err);
+	if (memcmp(cfg, &back, sizeof(back)) != 0)
+		broken("the configuration shown loads back differently");
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -344,6 +372,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (errlen > 0 && err[0] != '\0')
 			broken("success with a message: \"%.*s\"", (int)errlen, err);
 		check_loaded(&e, &cfg, errlen);
+		check_shown(&cfg);
 	} else if (rc == -1)
 		check_refused(&e, err, errlen);
 	else

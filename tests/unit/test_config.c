@@ -1,4 +1,4 @@
-/* Unit tests for shim/config.c: every variable, valid and refused. */
+/* Unit tests for shim/config.c: every variable, valid, refused and shown. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -217,7 +217,7 @@ test_format_roundtrip(void **state)
 	}
 }
 
-/* The launcher's --check prints with ld_format_duration_exact: every value parses back. */
+/* lameduck --check prints with ld_format_duration_exact: every value parses back. */
 static void
 test_format_exact_roundtrip(void **state)
 {
@@ -1008,6 +1008,267 @@ test_message_escaping(void **state)
 	assert_int_equal(ld_config_load(&cfg, env_get, &e, tiny, 0), -1);
 }
 
+/* --- shown as lameduck --check prints it --- */
+
+static void
+test_config_names(void **state)
+{
+	static const char *const want[LD_NVARS] = { "LAMEDUCK_DELAY",
+	    "LAMEDUCK_DRAIN_TIMEOUT", "LAMEDUCK_DRAIN", "LAMEDUCK_SIGNALS",
+	    "LAMEDUCK_DELIVER", "LAMEDUCK_HEALTH", "LAMEDUCK_PORTS",
+	    "LAMEDUCK_READY", "LAMEDUCK_LOG", "LAMEDUCK_LOG_FORMAT" };
+	struct ld_config cfg;
+	char buf[16];
+	int v;
+
+	(void)state;
+	for (v = 0; v < LD_NVARS; v++)
+		assert_string_equal(ld_config_name((enum ld_var)v), want[v]);
+	assert_null(ld_config_name(LD_NVARS));
+	assert_null(ld_config_name((enum ld_var)-1));
+	ld_config_defaults(&cfg);
+	strcpy(buf, "junk");
+	assert_int_equal(ld_config_show(&cfg, LD_NVARS, buf, sizeof(buf)), -1);
+	assert_string_equal(buf, "");
+}
+
+/* Shows every variable of the configuration e loads into val[]. */
+static void
+show_all(const struct env *e, struct ld_config *cfg,
+    char val[LD_NVARS][LD_SHOW_MAX])
+{
+	char err[256];
+	int v;
+
+	if (ld_config_load(cfg, env_get, (void *)e, err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	for (v = 0; v < LD_NVARS; v++)
+		if (ld_config_show(cfg, (enum ld_var)v, val[v], LD_SHOW_MAX) != 0)
+			fail_msg("%s=%s did not fit", ld_config_name((enum ld_var)v),
+			    val[v]);
+}
+
+/* What the README and lameduck(1) show for --check, byte for byte. */
+static void
+test_show_values(void **state)
+{
+	static const char *const dflt[LD_NVARS] = { "10s", "15s", "always",
+	    "TERM", "TERM", ":8799", "", "listen", "info", "text" };
+	static const char *const set[LD_NVARS] = { "1m30s", "1s500ms",
+	    "auto", "INT,TERM", "INT:INT,TERM:QUIT", "[::1]:9000",
+	    "8080,443", "start", "debug", "json" };
+	struct env none = { { NULL } };
+	struct env e = { {
+		"LAMEDUCK_DELAY", "90",
+		"LAMEDUCK_DRAIN_TIMEOUT", "1500ms",
+		"LAMEDUCK_DRAIN", "auto",
+		"LAMEDUCK_SIGNALS", "SIGTERM,2",
+		"LAMEDUCK_DELIVER", "15:SIGQUIT",
+		"LAMEDUCK_HEALTH", "[0:0::1]:9000",
+		"LAMEDUCK_PORTS", "8080,443",
+		"LAMEDUCK_READY", "start",
+		"LAMEDUCK_LOG", "debug",
+		"LAMEDUCK_LOG_FORMAT", "json",
+		NULL } };
+	char val[LD_NVARS][LD_SHOW_MAX];
+	struct ld_config cfg;
+	int v;
+
+	(void)state;
+	show_all(&none, &cfg, val);
+	for (v = 0; v < LD_NVARS; v++)
+		assert_string_equal(val[v], dflt[v]);
+	show_all(&e, &cfg, val);
+	for (v = 0; v < LD_NVARS; v++)
+		assert_string_equal(val[v], set[v]);
+}
+
+/*
+ * Every variable shown and read back gives the same configuration, and
+ * shows the same again (LAMEDUCK_PORTS's "" stays unset).
+ */
+static void
+test_show_roundtrip(void **state)
+{
+	static const char *const c[][LD_NVARS] = {
+		{ NULL },
+		{ "1m1ms", "0", "never", "HUP,USR1,RTMIN,RTMIN+15,RTMAX-14,RTMAX",
+		    NULL, "off", "1,65535", "listen", "off", "text" },
+		{ "59m59s999ms", "1h", "always", "TERM,INT", "TERM:TERM", ":1",
+		    "80", NULL, "error", NULL },
+		{ "999ms", "3599001ms", NULL, "TERM,INT", "USR2", "0.0.0.0:80",
+		    NULL, NULL, "warn", NULL },
+		{ NULL, NULL, NULL, "TERM,INT,HUP", "INT:RTMIN+3,HUP:RTMAX",
+		    "[::]:8799", NULL, NULL, "info", NULL },
+		{ NULL, NULL, NULL, "WINCH", "WINCH:SEGV", "[::ffff:10.1.2.3]:8080",
+		    NULL, NULL, NULL, NULL },
+		{ NULL, NULL, NULL, NULL, NULL, "255.255.255.255:65535", NULL,
+		    NULL, NULL, NULL },
+		{ NULL, NULL, NULL, NULL, NULL,
+		    "[fe80::1:2:3:4]:9", NULL, NULL, NULL, NULL },
+		{ NULL, NULL, NULL, NULL, NULL, "7", NULL, NULL, NULL, NULL },
+	};
+	char val[LD_NVARS][LD_SHOW_MAX], again[LD_NVARS][LD_SHOW_MAX];
+	char ports[LD_MAX_PORTS * 6], all[LD_SHOW_MAX], map[LD_SHOW_MAX];
+	struct ld_config cfg, back;
+	struct env e, shown;
+	size_t i, n;
+	int v, sig, to;
+
+	(void)state;
+	/* The longest values: every port, every signal mapped elsewhere. */
+	ports[0] = all[0] = map[0] = '\0';
+	for (i = 0; i < LD_MAX_PORTS; i++)
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports),
+		    "%s%zu", i ? "," : "", 65535 - i);
+	for (sig = 1, to = 1; sig < LD_NSIG; sig++) {
+		if (!ld_signal_allowed(sig))
+			continue;
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%d",
+		    all[0] ? "," : "", sig);
+		to = to == SIGRTMIN + 15 ? SIGRTMAX - 14 : SIGRTMIN + 15;
+		snprintf(map + strlen(map), sizeof(map) - strlen(map),
+		    "%s%d:%d", map[0] ? "," : "", sig, to);
+	}
+
+	for (i = 0; i <= sizeof(c) / sizeof(c[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		n = 0;
+		for (v = 0; v < LD_NVARS; v++) {
+			const char *val0 = i < sizeof(c) / sizeof(c[0]) ?
+			    c[i][v] : v == LD_VAR_PORTS ? ports :
+			    v == LD_VAR_SIGNALS ? all :
+			    v == LD_VAR_DELIVER ? map : NULL;
+
+			if (val0 == NULL)
+				continue;
+			e.kv[n++] = ld_config_name((enum ld_var)v);
+			e.kv[n++] = val0;
+		}
+		show_all(&e, &cfg, val);
+
+		memset(&shown, 0, sizeof(shown));
+		n = 0;
+		for (v = 0; v < LD_NVARS; v++) {
+			if (val[v][0] == '\0') {
+				assert_int_equal(v, LD_VAR_PORTS);
+				continue;
+			}
+			shown.kv[n++] = ld_config_name((enum ld_var)v);
+			shown.kv[n++] = val[v];
+		}
+		show_all(&shown, &back, again);
+		assert_memory_equal(&cfg, &back, sizeof(cfg));
+		for (v = 0; v < LD_NVARS; v++)
+			assert_string_equal(again[v], val[v]);
+	}
+}
+
+static void
+test_show_small_buffer(void **state)
+{
+	struct ld_config cfg;
+	char buf[8];
+	int v;
+
+	(void)state;
+	ld_config_defaults(&cfg);
+	assert_int_equal(ld_parse_health("[::1]:9000", &cfg), 0);
+	assert_int_equal(ld_config_show(&cfg, LD_VAR_HEALTH, buf, 4), -1);
+	assert_string_equal(buf, "[::");
+	assert_int_equal(ld_config_show(&cfg, LD_VAR_HEALTH, buf, 1), -1);
+	assert_string_equal(buf, "");
+	assert_int_equal(ld_config_show(&cfg, LD_VAR_HEALTH, NULL, 0), -1);
+	assert_int_equal(ld_config_show(&cfg, LD_VAR_DELAY, buf, 3), -1);
+	assert_string_equal(buf, "10");
+	assert_int_equal(ld_config_show(&cfg, LD_VAR_DELAY, buf, 4), 0);
+	assert_string_equal(buf, "10s");
+	assert_int_equal(ld_config_show(&cfg, LD_VAR_DRAIN, buf, 6), -1);
+	assert_string_equal(buf, "alway");
+	/* The default ports show as nothing, which always fits. */
+	assert_int_equal(ld_config_show(&cfg, LD_VAR_PORTS, buf, 1), 0);
+	for (v = 0; v < LD_NVARS; v++)
+		assert_int_equal(ld_config_show(&cfg, (enum ld_var)v, buf, 0),
+		    v == LD_VAR_PORTS ? 0 : -1);
+}
+
+static void
+test_format_signals(void **state)
+{
+	char buf[LD_SHOW_MAX], tiny[6];
+	uint64_t set;
+
+	(void)state;
+	assert_int_equal(ld_format_signals(bit(SIGTERM) | bit(SIGINT), buf,
+	    sizeof(buf)), 0);
+	assert_string_equal(buf, "INT,TERM");
+	assert_int_equal(ld_format_signals(0, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	assert_int_equal(ld_format_signals(bit(35) | bit(64) | bit(33), buf,
+	    sizeof(buf)), 0);
+	assert_string_equal(buf, "33,RTMIN+1,RTMAX");
+	assert_int_equal(ld_format_signals(~(uint64_t)0, buf, sizeof(buf)), 0);
+	assert_int_equal(strncmp(buf, "HUP,INT,QUIT,", 13), 0);
+	/* What it writes, LAMEDUCK_SIGNALS takes back. */
+	assert_int_equal(ld_format_signals(bit(SIGHUP) | bit(SIGUSR2) |
+	    bit(40), buf, sizeof(buf)), 0);
+	assert_int_equal(ld_parse_signal_list(buf, &set), 0);
+	assert_true(set == (bit(SIGHUP) | bit(SIGUSR2) | bit(40)));
+
+	assert_int_equal(ld_format_signals(bit(SIGTERM) | bit(SIGINT), tiny,
+	    sizeof(tiny)), -1);
+	assert_string_equal(tiny, "INT,T");
+	assert_int_equal(ld_format_signals(bit(SIGTERM), tiny, 0), -1);
+	assert_int_equal(ld_format_signals(bit(SIGTERM), NULL, 0), -1);
+}
+
+static void
+test_format_health(void **state)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+	struct ld_config cfg;
+	char buf[64];
+
+	(void)state;
+	ld_config_defaults(&cfg);
+	assert_int_equal(ld_format_health(&cfg, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, ":8799");
+	/* The address behind ":8799" is every IPv6 one. */
+	assert_int_equal(ld_format_sockaddr((struct sockaddr *)&cfg.health_addr,
+	    buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "[::]:8799");
+	assert_int_equal(ld_parse_health("off", &cfg), 0);
+	assert_int_equal(ld_format_health(&cfg, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "off");
+	assert_int_equal(ld_parse_health("10.0.0.1:80", &cfg), 0);
+	assert_int_equal(ld_format_health(&cfg, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "10.0.0.1:80");
+	assert_int_equal(ld_format_health(&cfg, buf, 5), -1);
+	assert_string_equal(buf, "10.0");
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(443);
+	sin.sin_addr.s_addr = htonl(0xc0a80001);
+	assert_int_equal(ld_format_sockaddr((struct sockaddr *)&sin, buf,
+	    sizeof(buf)), 0);
+	assert_string_equal(buf, "192.168.0.1:443");
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(65535);
+	sin6.sin6_addr = in6addr_loopback;
+	assert_int_equal(ld_format_sockaddr((struct sockaddr *)&sin6, buf,
+	    sizeof(buf)), 0);
+	assert_string_equal(buf, "[::1]:65535");
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_UNIX;
+	assert_int_equal(ld_format_sockaddr((struct sockaddr *)&ss, buf,
+	    sizeof(buf)), 0);
+	assert_string_equal(buf, "(family 1)");
+}
+
 int
 main(void)
 {
@@ -1040,6 +1301,12 @@ main(void)
 		cmocka_unit_test(test_empty_values),
 		cmocka_unit_test(test_first_error_wins),
 		cmocka_unit_test(test_message_escaping),
+		cmocka_unit_test(test_config_names),
+		cmocka_unit_test(test_show_values),
+		cmocka_unit_test(test_show_roundtrip),
+		cmocka_unit_test(test_show_small_buffer),
+		cmocka_unit_test(test_format_signals),
+		cmocka_unit_test(test_format_health),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -12,8 +12,6 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <elf.h>
 #include <err.h>
@@ -88,37 +86,31 @@ static int	mode_refusal(const char *, char *, size_t);
 static int	script_interp(const char *, char *, size_t, char *, size_t);
 static int	refusal(const char *, int, char *, size_t);
 static int	options(int, char *[], int *, int *);
+static const char *option_of(enum ld_var);
 
-static void	show_delay(const struct ld_config *, char *, size_t);
-static void	show_timeout(const struct ld_config *, char *, size_t);
-static void	show_drain(const struct ld_config *, char *, size_t);
-static void	show_signals(const struct ld_config *, char *, size_t);
-static void	show_deliver(const struct ld_config *, char *, size_t);
-static void	show_health(const struct ld_config *, char *, size_t);
-static void	show_ports(const struct ld_config *, char *, size_t);
-static void	show_ready(const struct ld_config *, char *, size_t);
-static void	show_log(const struct ld_config *, char *, size_t);
-static void	show_format(const struct ld_config *, char *, size_t);
-
-/* The variables in the SPEC's order; opt is the option that sets it. */
-static struct var {
-	const char	*name;
-	const char	*opt;
-	void		(*show)(const struct ld_config *, char *, size_t);
-	const char	*arg;		/* from the option, or NULL */
-} vars[] = {
-	{ "LAMEDUCK_DELAY",		"delay",	 show_delay,	 NULL },
-	{ "LAMEDUCK_DRAIN_TIMEOUT",	"drain-timeout", show_timeout,	 NULL },
-	{ "LAMEDUCK_DRAIN",		"drain",	 show_drain,	 NULL },
-	{ "LAMEDUCK_SIGNALS",		"signals",	 show_signals,	 NULL },
-	{ "LAMEDUCK_DELIVER",		"deliver",	 show_deliver,	 NULL },
-	{ "LAMEDUCK_HEALTH",		"health",	 show_health,	 NULL },
-	{ "LAMEDUCK_PORTS",		"ready-ports",	 show_ports,	 NULL },
-	{ "LAMEDUCK_READY",		"ready",	 show_ready,	 NULL },
-	{ "LAMEDUCK_LOG",		"log",		 show_log,	 NULL },
-	{ "LAMEDUCK_LOG_FORMAT",	"log-format",	 show_format,	 NULL },
+/* The options; each variable's is OPT_VAR plus its enum ld_var. */
+static const struct option longopts[] = {
+	{ "delay",	   required_argument, NULL, OPT_VAR + LD_VAR_DELAY },
+	{ "drain-timeout", required_argument, NULL,
+	    OPT_VAR + LD_VAR_DRAIN_TIMEOUT },
+	{ "drain",	   required_argument, NULL, OPT_VAR + LD_VAR_DRAIN },
+	{ "signals",	   required_argument, NULL, OPT_VAR + LD_VAR_SIGNALS },
+	{ "deliver",	   required_argument, NULL, OPT_VAR + LD_VAR_DELIVER },
+	{ "health",	   required_argument, NULL, OPT_VAR + LD_VAR_HEALTH },
+	{ "ready-ports",   required_argument, NULL, OPT_VAR + LD_VAR_PORTS },
+	{ "ready",	   required_argument, NULL, OPT_VAR + LD_VAR_READY },
+	{ "log",	   required_argument, NULL, OPT_VAR + LD_VAR_LOG },
+	{ "log-format",	   required_argument, NULL,
+	    OPT_VAR + LD_VAR_LOG_FORMAT },
+	{ "force",	   no_argument,	      NULL, OPT_FORCE },
+	{ "check",	   no_argument,	      NULL, OPT_CHECK },
+	{ "help",	   no_argument,	      NULL, OPT_HELP },
+	{ "version",	   no_argument,	      NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 }
 };
-#define NVARS	(sizeof(vars) / sizeof(vars[0]))
+
+/* Each variable's value from its option, or NULL. */
+static const char *args[LD_NVARS];
 
 static const char instead[] =
     "use the Kubernetes preStop sleep action (lifecycle.preStop.sleep.seconds) "
@@ -184,16 +176,27 @@ env_get(const char *name, void *ctx)
 	return getenv(name);
 }
 
+static const char *
+option_of(enum ld_var v)
+{
+	const struct option *o;
+
+	for (o = longopts; o->name != NULL; o++)
+		if (o->val == OPT_VAR + (int)v)
+			return o->name;
+	return "?";
+}
+
 /* Options win over the environment: they are the more explicit. */
 static int
 set_vars(void)
 {
-	size_t i;
+	enum ld_var v;
 
-	for (i = 0; i < NVARS; i++)
-		if (vars[i].arg != NULL &&
-		    setenv(vars[i].name, vars[i].arg, 1) == -1) {
-			warn("setenv %s", vars[i].name);
+	for (v = 0; v < LD_NVARS; v++)
+		if (args[v] != NULL &&
+		    setenv(ld_config_name(v), args[v], 1) == -1) {
+			warn("setenv %s", ld_config_name(v));
 			return -1;
 		}
 	return 0;
@@ -205,144 +208,18 @@ validate(void)
 {
 	struct ld_config cfg;
 	char msg[512];
-	size_t i, n;
+	enum ld_var v;
+	size_t n;
 
 	if (ld_config_load(&cfg, env_get, NULL, msg, sizeof(msg)) == 0)
 		return;
-	for (i = 0; i < NVARS; i++) {
-		n = strlen(vars[i].name);
-		if (vars[i].arg != NULL && strncmp(msg, vars[i].name, n) == 0 &&
-		    msg[n] == '=')
-			errx(EX_SETUP, "%s (from --%s)", msg, vars[i].opt);
+	for (v = 0; v < LD_NVARS; v++) {
+		n = strlen(ld_config_name(v));
+		if (args[v] != NULL &&
+		    strncmp(msg, ld_config_name(v), n) == 0 && msg[n] == '=')
+			errx(EX_SETUP, "%s (from --%s)", msg, option_of(v));
 	}
 	errx(EX_SETUP, "%s", msg);
-}
-
-/*
- * Each variable's value in a configuration, written so that the parser
- * takes it back.
- */
-static void
-show_delay(const struct ld_config *cfg, char *buf, size_t len)
-{
-	ld_format_duration_exact(cfg->delay_ms, buf, len);
-}
-
-static void
-show_timeout(const struct ld_config *cfg, char *buf, size_t len)
-{
-	ld_format_duration_exact(cfg->drain_timeout_ms, buf, len);
-}
-
-static void
-show_drain(const struct ld_config *cfg, char *buf, size_t len)
-{
-	static const char *const w[] = { "always", "auto", "never" };
-
-	strlcpy(buf, w[cfg->drain], len);
-}
-
-static void
-show_signals(const struct ld_config *cfg, char *buf, size_t len)
-{
-	char name[16];
-	int sig;
-
-	buf[0] = '\0';
-	for (sig = 1; sig < LD_NSIG; sig++)
-		if (ld_sigset_has(cfg->signals, sig)) {
-			if (buf[0] != '\0')
-				strlcat(buf, ",", len);
-			strlcat(buf, ld_signal_name(sig, name, sizeof(name)),
-			    len);
-		}
-}
-
-/* One name when every signal becomes the same one, else a map. */
-static void
-show_deliver(const struct ld_config *cfg, char *buf, size_t len)
-{
-	char from[16], to[16];
-	int sig, target, same;
-
-	same = 1;
-	target = 0;
-	for (sig = 1; sig < LD_NSIG; sig++)
-		if (ld_sigset_has(cfg->signals, sig)) {
-			if (target != 0 && cfg->deliver[sig] != target)
-				same = 0;
-			target = cfg->deliver[sig];
-		}
-	if (same) {
-		ld_signal_name(target, buf, len);
-		return;
-	}
-	buf[0] = '\0';
-	for (sig = 1; sig < LD_NSIG; sig++)
-		if (ld_sigset_has(cfg->signals, sig))
-			snprintf(buf + strlen(buf), len - strlen(buf),
-			    "%s%s:%s", buf[0] != '\0' ? "," : "",
-			    ld_signal_name(sig, from, sizeof(from)),
-			    ld_signal_name(cfg->deliver[sig], to, sizeof(to)));
-}
-
-static void
-show_health(const struct ld_config *cfg, char *buf, size_t len)
-{
-	const struct sockaddr_in6 *s6;
-	const struct sockaddr_in *s4;
-	char addr[INET6_ADDRSTRLEN];
-
-	if (cfg->health_off)
-		strlcpy(buf, "off", len);
-	else if (cfg->health_any)
-		snprintf(buf, len, ":%u", cfg->health_port);
-	else if (cfg->health_addr.ss_family == AF_INET6) {
-		s6 = (const struct sockaddr_in6 *)&cfg->health_addr;
-		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
-		snprintf(buf, len, "[%s]:%u", addr, cfg->health_port);
-	} else {
-		s4 = (const struct sockaddr_in *)&cfg->health_addr;
-		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
-		snprintf(buf, len, "%s:%u", addr, cfg->health_port);
-	}
-}
-
-/* Empty for the default, every TCP listener: no value says that (check prints "unset"). */
-static void
-show_ports(const struct ld_config *cfg, char *buf, size_t len)
-{
-	int i;
-
-	buf[0] = '\0';
-	for (i = 0; i < cfg->nports; i++)
-		snprintf(buf + strlen(buf), len - strlen(buf), "%s%u",
-		    i > 0 ? "," : "", cfg->ports[i]);
-}
-
-static void
-show_ready(const struct ld_config *cfg, char *buf, size_t len)
-{
-	static const char *const w[] = { "listen", "start" };
-
-	strlcpy(buf, w[cfg->ready], len);
-}
-
-static void
-show_log(const struct ld_config *cfg, char *buf, size_t len)
-{
-	static const char *const w[] =
-	    { "off", "error", "warn", "info", "debug" };
-
-	strlcpy(buf, w[cfg->log_level], len);
-}
-
-static void
-show_format(const struct ld_config *cfg, char *buf, size_t len)
-{
-	static const char *const w[] = { "text", "json" };
-
-	strlcpy(buf, w[cfg->log_format], len);
 }
 
 /* --check: what a shim started in this environment would use, and why. */
@@ -350,27 +227,28 @@ static int
 check(void)
 {
 	struct ld_config cfg;
-	char msg[512], val[LD_NSIG * 24];
-	const char *from;
-	size_t i;
+	char msg[512], val[LD_SHOW_MAX];
+	const char *from, *name;
+	enum ld_var v;
 
 	if (ld_config_load(&cfg, env_get, NULL, msg, sizeof(msg)) != 0) {
 		warnx("%s", msg);
 		return EX_INVALID;
 	}
-	for (i = 0; i < NVARS; i++) {
-		vars[i].show(&cfg, val, sizeof(val));
-		if (vars[i].arg != NULL)
+	for (v = 0; v < LD_NVARS; v++) {
+		name = ld_config_name(v);
+		ld_config_show(&cfg, v, val, sizeof(val));
+		if (args[v] != NULL)
 			from = "option";
-		else if (getenv(vars[i].name) != NULL)
+		else if (getenv(name) != NULL)
 			from = "environment";
 		else
 			from = "default";
 		if (val[0] == '\0')
 			/* Only unset says "every TCP listener": an empty value is refused. */
-			printf("%s unset (%s: every TCP listener)\n", vars[i].name, from);
+			printf("%s unset (%s: every TCP listener)\n", name, from);
 		else
-			printf("%s=%s (%s)\n", vars[i].name, val, from);
+			printf("%s=%s (%s)\n", name, val, from);
 	}
 	return fflush(stdout) == 0 ? 0 : EX_INVALID;
 }
@@ -897,38 +775,20 @@ refusal(const char *path, int depth, char *why, size_t len)
 }
 
 /*
- * Reads the options into vars[] and the flags; returns the index of the
+ * Reads the options into args[] and the flags; returns the index of the
  * command in argv. Exits for --help, --version and usage errors.
  */
 static int
 options(int argc, char *argv[], int *force, int *checking)
 {
-	/* The first ten are vars[], in its order. */
-	static const struct option longopts[] = {
-		{ "delay",	   required_argument, NULL, OPT_VAR + 0 },
-		{ "drain-timeout", required_argument, NULL, OPT_VAR + 1 },
-		{ "drain",	   required_argument, NULL, OPT_VAR + 2 },
-		{ "signals",	   required_argument, NULL, OPT_VAR + 3 },
-		{ "deliver",	   required_argument, NULL, OPT_VAR + 4 },
-		{ "health",	   required_argument, NULL, OPT_VAR + 5 },
-		{ "ready-ports",   required_argument, NULL, OPT_VAR + 6 },
-		{ "ready",	   required_argument, NULL, OPT_VAR + 7 },
-		{ "log",	   required_argument, NULL, OPT_VAR + 8 },
-		{ "log-format",	   required_argument, NULL, OPT_VAR + 9 },
-		{ "force",	   no_argument,	      NULL, OPT_FORCE },
-		{ "check",	   no_argument,	      NULL, OPT_CHECK },
-		{ "help",	   no_argument,	      NULL, OPT_HELP },
-		{ "version",	   no_argument,	      NULL, OPT_VERSION },
-		{ NULL, 0, NULL, 0 }
-	};
 	int ch;
 
 	*force = *checking = 0;
 	opterr = 0;
 	/* "+": the first word that is not an option is the command. */
 	while ((ch = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {
-		if (ch >= OPT_VAR && ch < OPT_VAR + (int)NVARS) {
-			vars[ch - OPT_VAR].arg = optarg;
+		if (ch >= OPT_VAR && ch < OPT_VAR + LD_NVARS) {
+			args[ch - OPT_VAR] = optarg;
 			continue;
 		}
 		switch (ch) {
