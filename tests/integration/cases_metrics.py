@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -226,6 +227,23 @@ def test_metrics_serving_and_lameduck(t):
 
     p.signal(signal.SIGTERM)    # the second one skips the rest of the delay
     ended_by_term(p, 10)
+
+
+def test_metrics_tree_wrapper(t):
+    """Under a wrapper that stays (sh -c '...; exit $?'), the listener and
+    the accepts are in the wrapped server, a member of the tree: /metrics
+    counts them as readiness does (1 listener, 1 accepted), not the
+    owner's own (0)."""
+    port, hport = t.port(), t.port()
+    p = t.spawn(["sh", "-c", '"$0" -m http.server %s --bind 127.0.0.1; exit $?' % port,
+                 sys.executable], health=hport, name="sh -c http.server")
+    t.start_ready(p, hport, ready_line=False)
+    s = scrape(t, hport, "under sh -c, before any request")
+    expect(s, ready=1, listeners=1, connections_accepted_total=0)
+    r = http(port, "/", timeout=5.0)
+    check(r.status == 200, "http.server under sh -c: %s" % r.status)
+    s = scrape(t, hport, "under sh -c, after one request")
+    expect(s, ready=1, listeners=1, connections_accepted_total=1)
 
 
 class SlowRequest(threading.Thread):

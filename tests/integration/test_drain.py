@@ -8,6 +8,7 @@ Measured figures go to notes (`t.note`), which the runner always prints.
 """
 import fcntl
 import os
+import resource
 import re
 import shutil
 import signal
@@ -495,7 +496,7 @@ def closeall(t, mode):
     keeps answering, again and again, and the lifecycle still runs."""
     port, hport = t.port(), t.port()
     out = os.path.join(t.tmp, "dup2.out")
-    args = [port, mode] + ([out] if mode == "dup2" else [])
+    args = [port, mode] + ([out] if mode.startswith("dup2") else [])
     p = t.prog("closeall", *args, health=hport, stdin=subprocess.PIPE,
                DELAY="300ms", DRAIN_TIMEOUT="5s")
     p.wait_out("listening", 10)
@@ -506,6 +507,12 @@ def closeall(t, mode):
         _, res = p.wait_out(lambda l: l.startswith("writes="), 10)
         check(res == "writes=1098 failed=0",
               "dup2: %s: writes through the dup2()ed descriptors failed" % res)
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if mode == "dup2each":
+        # Every number below the limit but the file's own (4, after the listener's 3).
+        _, res = p.wait_out(lambda l: l.startswith("writes="), 10)
+        check(res == "writes=%d failed=0" % (limit - 4),
+              "dup2each under a file limit of %d: %s; log:\n%s" % (limit, res, log_of(p)))
     p.wait_out("ready", 10)
     # Several answers in a row: one would not prove that the health thread
     # survived (a thread parked in accept() on a dead descriptor answers one
@@ -524,13 +531,24 @@ def closeall(t, mode):
     ended_by_term(p, 10, mode + ": ")
     check(any("SIGTERM" in l for l in p.shim_lines()),
           "%s: the shim's log went silent after the close: %r" % (mode, p.err_lines()))
-    if mode == "dup2":
-        want = "".join("fd=%d\n" % n for n in range(3, 1101))
+    if mode.startswith("dup2"):
+        last = 1100 if mode == "dup2" else limit - 1
+        want = "".join("fd=%d\n" % n for n in range(3, last + 1) if mode == "dup2" or n != 4)
         with open(out, errors="replace") as f:
             got = f.read()
         strays = [l for l in got.splitlines() if not l.startswith("fd=")]
         check(got == want, "dup2: the file holds %d bytes, expected %d; lines not ours: %r" %
               (len(got), len(want), strays[:5]))
+
+
+def test_closeall_dup2_under_low_file_limit(t):
+    """Under `ulimit -n 512` the shim's descriptors sit just below the limit;
+    a program that dup2()s onto each of those numbers (and closes it again)
+    succeeds as it does without the shim: ours move out of the way, within
+    the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))    # this test's own process
+    closeall(t, "dup2each")
 
 
 def test_closeall_closefrom(t):

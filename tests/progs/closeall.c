@@ -9,12 +9,16 @@
  *        cloexec      close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) (closes nothing)
  *        dup2         opens FILE (O_APPEND) and dup2()s it onto every number
  *                     from 3 to 1100, then writes "fd=N\n" through each one
+ *        dup2each     opens FILE (O_APPEND) and, for every number from 3 to
+ *                     the soft RLIMIT_NOFILE but its own, dup2()s it there,
+ *                     writes "fd=N\n" through it and closes it again (a
+ *                     daemon redirecting one number at a time)
  *
  * It listens on 127.0.0.1:PORT first (so the shim is ready and its health
  * port is up) and prints "listening"; it then waits for a line on stdin, so
  * the test can check the health port before anything is closed. Then it does
  * MODE, which also closes its own listener, listens on PORT again, prints
- * "ready" (with "writes=N failed=M" for dup2 first) and serves one request per
+ * "ready" (with "writes=N failed=M" for dup2 and dup2each first) and serves one request per
  * connection with 200 "ok\n", from one thread with a blocking accept().
  * No signal handling. Ends by itself after PROG_ALARM_S.
  */
@@ -67,10 +71,10 @@ main(int argc, char **argv)
 
 	prog_start(argc, argv);
 	if (argc < 3)
-		prog_fail("usage: closeall PORT closefrom|close_range|loop|cloexec|dup2 [FILE]");
+		prog_fail("usage: closeall PORT closefrom|close_range|loop|cloexec|dup2|dup2each [FILE]");
 	mode = argv[2];
-	if (strcmp(mode, "dup2") == 0 && argc < 4)
-		prog_fail("dup2 needs a FILE");
+	if (strncmp(mode, "dup2", 4) == 0 && argc < 4)
+		prog_fail("%s needs a FILE", mode);
 
 	s = prog_listen(argv[1]);
 	printf("listening\n");
@@ -118,6 +122,35 @@ main(int argc, char **argv)
 		/* Free the numbers again, as a daemon would after redirecting. */
 		for (int fd = 3; fd <= DUP2_LAST; fd++)
 			close(fd);
+		printf("writes=%d failed=%d\n", writes, failed);
+	} else if (strcmp(mode, "dup2each") == 0) {
+		int f = open(argv[3], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int writes = 0, failed = 0;
+		struct rlimit rl;
+
+		if (f == -1)
+			prog_fail("open %s: %s", argv[3], strerror(errno));
+		if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			prog_fail("getrlimit: %s", strerror(errno));
+		for (rlim_t n = 3; n < rl.rlim_cur; n++) {
+			int fd = (int)n, len;
+			char msg[32];
+
+			if (fd == f)
+				continue;
+			if (dup2(f, fd) == -1) {
+				fprintf(stderr, "closeall: dup2(%d, %d): %s\n", f, fd, strerror(errno));
+				failed++;
+				continue;
+			}
+			len = snprintf(msg, sizeof(msg), "fd=%d\n", fd);
+			if (write(fd, msg, (size_t)len) == len)
+				writes++;
+			else
+				failed++;
+			close(fd);
+		}
+		close(f);
 		printf("writes=%d failed=%d\n", writes, failed);
 	} else {
 		prog_fail("%s: unknown mode", mode);
