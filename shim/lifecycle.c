@@ -1,7 +1,7 @@
 /*
  * The lifecycle: starting -> serving -> lame duck -> [draining] -> delivered.
  * Pure: time comes in as arguments, actions go out as return values; the
- * caller (shim.c) does the I/O.
+ * caller (owner.c) does the I/O.
  */
 #include <string.h>
 

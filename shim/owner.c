@@ -353,7 +353,7 @@ read_signals(int tag)
 	}
 }
 
-/* A signal a worker wrote into the tree (see forward() in signals.c). */
+/* A signal a worker wrote into the tree (see forward() in sigtable.c). */
 static void
 take_forwarded(void)
 {

@@ -268,7 +268,7 @@ member_init(void)
 }
 
 __attribute__((constructor)) static void
-ld_init(void)
+start(void)
 {
 	char err[256], name[128];
 	int bad, fd;

@@ -90,7 +90,7 @@ hand_over(int c, struct sockaddr *addr, socklen_t *alen, int flags)
 }
 
 static int
-ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
+accept_one(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 {
 	int saved = errno;
 
@@ -175,13 +175,13 @@ ld_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 LD_EXPORT int
 accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-	return ld_accept(fd, addr, alen, 0, 0);
+	return accept_one(fd, addr, alen, 0, 0);
 }
 
 LD_EXPORT int
 accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-	return ld_accept(fd, addr, alen, flags, 1);
+	return accept_one(fd, addr, alen, flags, 1);
 }
 
 /* The drain may be moving this number's registrations: see drain.c. */
