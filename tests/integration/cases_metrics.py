@@ -6,12 +6,10 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import threading
 import time
 
-from harness import check, fail, http, now, parse_response, wait_for
+from harness import Request, check, ended_by_term, http, now, wait_for
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 STATES = ("starting", "serving", "lameduck", "draining", "delivered")
@@ -149,13 +147,6 @@ def get_ok(port, what):
     check(r.status == 200 and r.text == "done", "%s: %s %r" % (what, r.status, r.text))
 
 
-def ended_by_term(p, timeout):
-    rc, t_exit = p.wait_exit(timeout)
-    check(rc == -signal.SIGTERM, "%s: %s, expected death by SIGTERM; %s" %
-          (p.name, p.status_text(), p.tail()))
-    return t_exit
-
-
 # ---------------------------------------------------------------- tests
 
 def test_metrics_promtool_selftest(t):
@@ -228,35 +219,6 @@ def test_metrics_serving_and_lameduck(t):
     ended_by_term(p, 10)
 
 
-class SlowRequest(threading.Thread):
-    """One request to slow_threads, in a thread: t_end, status, body."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.port = port
-        self.sent = threading.Event()
-        self.t_end = self.status = self.body = self.error = None
-        self.start()
-
-    def run(self):
-        raw = b""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=20) as s:
-                s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-                self.sent.set()
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    raw += chunk
-            self.status, _, _, self.body = parse_response(raw)
-        except OSError as e:
-            self.error = "%s: %s" % (type(e).__name__, e)
-        finally:
-            self.t_end = now()
-            self.sent.set()
-
-
 def test_metrics_draining(t):
     """slow_threads (1.5 s a request), delay 200 ms: with one request in
     flight at SIGTERM, /metrics during the drain is promtool-clean and says
@@ -269,7 +231,7 @@ def test_metrics_draining(t):
     s = scrape(t, hport, "while serving (slow_threads)")
     expect(s, ready=1, listeners=1, connections_accepted_total=0)
 
-    req = SlowRequest(port)
+    req = Request(port, timeout=20)
     check(req.sent.wait(5) and req.error is None, "slow request not sent: %s" % req.error)
     time.sleep(0.1)
     p.signal(signal.SIGTERM)

@@ -100,12 +100,7 @@ def spawn_one(name, fn, verbose):
             pass
         out, _ = child.communicate()
     # Whatever the child could not clean up.
-    left = harness.pids_with_token(token)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    left = harness.kill_with_token(token)
     elapsed = time.monotonic() - t0
     text = out.decode("utf-8", "replace")
     res = None

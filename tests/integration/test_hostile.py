@@ -47,8 +47,8 @@ import subprocess
 import threading
 import time
 
-from harness import PROGS, check, children_of, fields, http, now, proc_status, wait_for
-from test_drain import log_of, parse_wrk
+from harness import PROGS, check, children_of, fields, http, log_of, now, proc_status, wait_for
+from pods import parse_wrk
 
 PROBE_TARGET = 0.100    # what the health port should manage under attack
 PROBE_BOUND = 0.300     # asserted: generous for CI
