@@ -24,10 +24,10 @@ from harness import (BUILD, ROOT, Request, check, connect_outcome, ended_by_term
                      start_prog, try_http, wait_state)
 from pods import LB_TIMEOUT
 
-import cases_servers
-import cases_signals
 import test_drain
 import test_hostile
+import test_servers
+import test_signals
 import test_tree
 
 MUSL = os.path.join(BUILD, "musl")
@@ -248,37 +248,37 @@ def test_musl_closeall_dup2(t):
 def test_musl_siginfo_handler(t):
     """test_siginfo_handler (SA_SIGINFO, sa_mask, the alternate stack, the
     sender's pid) with sig_siginfo on musl."""
-    cases_signals.test_siginfo_handler(musl(t))
+    test_signals.test_siginfo_handler(musl(t))
 
 
 def test_musl_sigsuspend_nginx_style(t):
     """test_sigsuspend_nginx_style with sig_suspend on musl."""
-    cases_signals.test_sigsuspend_nginx_style(musl(t))
+    test_signals.test_sigsuspend_nginx_style(musl(t))
 
 
 def test_musl_sigwaitinfo(t):
     """sig_waitinfo on musl, sigwaitinfo()."""
-    cases_signals.waited(musl(t), "sigwaitinfo")
+    test_signals.waited(musl(t), "sigwaitinfo")
 
 
 def test_musl_sigwait(t):
     """sig_waitinfo on musl, sigwait()."""
-    cases_signals.waited(musl(t), "sigwait")
+    test_signals.waited(musl(t), "sigwait")
 
 
 def test_musl_signalfd_epoll(t):
     """sig_signalfd on musl, the signalfd in an epoll set."""
-    cases_signals.signalfd(musl(t), "epoll")
+    test_signals.signalfd(musl(t), "epoll")
 
 
 def test_musl_signalfd_blocking_read(t):
     """sig_signalfd on musl, a blocking read() of the signalfd."""
-    cases_signals.signalfd(musl(t), "read")
+    test_signals.signalfd(musl(t), "read")
 
 
 def test_musl_second_sigterm_skips_delay(t):
     """test_second_sigterm_skips_delay with sig_siginfo on musl."""
-    cases_signals.test_second_sigterm_skips_delay(musl(t))
+    test_signals.test_second_sigterm_skips_delay(musl(t))
 
 
 def test_musl_sigterm_during_fork(t):
@@ -305,7 +305,7 @@ def test_musl_pid1(t):
     """test_pid1_exits_128_plus_signal with slow_epoll on musl as PID 1 of a
     pid namespace: exit 143 after the delay."""
     m = musl(t)
-    cases_servers.pid1(m, lambda port: [m.prog_path("slow_epoll"), port, 0])
+    test_servers.pid1(m, lambda port: [m.prog_path("slow_epoll"), port, 0])
     ran_musl(m, "slow_epoll")
 
 
