@@ -197,7 +197,7 @@ fuzz-ci: $(FUZZ_BINS)
 # ---------------------------------------------------------------------------
 # musl build (issue 6): `make musl` builds build/musl/liblameduck.so with
 # musl-gcc (Debian's musl-tools), for Alpine and other musl images, and test
-# programs linked with musl for tests/integration/cases_musl.py. `all` does
+# programs linked with musl for tests/integration/test_musl.py. `all` does
 # not need musl-gcc; `make test` runs this too. There is no libbsd for musl:
 # shim/compat.c stands in for strtonum (musl has strlcpy). musl's libc.so
 # holds dlsym and pthreads, so it is the only NEEDED library.

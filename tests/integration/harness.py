@@ -1,5 +1,7 @@
 """Helpers for the integration tests: processes under the shim, a raw HTTP
-client with timeouts, polling, `ss` listener counts and clean-up.
+client with timeouts, polling, `ss` listeners, /proc, clean-up, and the
+checks of one server's lifecycle that several test modules make. (Pods
+behind a load balancer, and the servers run as pods, are in pods.py.)
 
 Every process a test starts gets its own session (so its whole process
 group can be killed) and carries LDTEST_TOKEN=<token> in its environment, so
@@ -7,6 +9,7 @@ that anything left behind (a daemon, a PID-1 namespace init, a helper that
 left the group) is found in /proc and SIGKILLed when the test ends, pass or
 fail. Python stdlib only.
 """
+import collections
 import os
 import random
 import re
@@ -213,27 +216,37 @@ def request(port, data, host="127.0.0.1", timeout=2.0):
     return Resp(status, reason, headers, body, raw, closed, now() - t0)
 
 
-def http(port, path="/", method="GET", host="127.0.0.1", timeout=2.0, extra=b""):
-    """One HTTP/1.1 request with Connection: close. Raises OSError on a
-    connection error or when no complete answer came within the timeout."""
+def http(port, path="/", method="GET", host="127.0.0.1", timeout=2.0, extra=b"",
+         http10=False):
+    """One request, read to the server's close: HTTP/1.1 with Connection:
+    close, or HTTP/1.0 (http10: the server closes after it, and never
+    answers in chunks, which a CGI script's answer without Content-Length
+    would be on HTTP/1.1). Raises OSError on a connection error, when no
+    complete answer came within the timeout, or when the body is not the
+    Content-Length it announced."""
     hosthdr = ("[%s]" % host) if ":" in host else host
-    data = ("%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n" %
-            (method, path, hosthdr, port)).encode() + extra + b"\r\n"
-    r = request(port, data, host, timeout)
+    if http10:
+        head = "%s %s HTTP/1.0\r\nHost: %s:%d\r\n" % (method, path, hosthdr, port)
+    else:
+        head = ("%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n" %
+                (method, path, hosthdr, port))
+    r = request(port, head.encode() + extra + b"\r\n", host, timeout)
     if r.status is None:
-        raise OSError("no HTTP answer within %.1fs (got %r)" % (timeout, r.raw[:80]))
+        raise OSError("no HTTP answer within %.1fs (got %r%s)" %
+                      (timeout, r.raw[:80], ", connection closed" if r.closed else ""))
     if "content-length" in r.headers and method != "HEAD":
         n = int(r.headers["content-length"])
         if len(r.body) < n:
             raise OSError("short body: %d of %d bytes" % (len(r.body), n))
-        r.body = r.body[:n]
+        if len(r.body) > n:
+            raise OSError("%d bytes past the Content-Length of %d" % (len(r.body) - n, n))
     return r
 
 
-def try_http(port, path="/", method="GET", host="127.0.0.1", timeout=2.0):
-    """(status, body text), or (None, error text)."""
+def try_http(port, path="/", method="GET", host="127.0.0.1", timeout=2.0, http10=False):
+    """http(), for polling: (status, body text), or (None, error text)."""
     try:
-        r = http(port, path, method, host, timeout)
+        r = http(port, path, method, host, timeout, http10=http10)
         return r.status, r.text
     except OSError as e:
         return None, "%s: %s" % (type(e).__name__, e)
@@ -244,20 +257,33 @@ def try_http(port, path="/", method="GET", host="127.0.0.1", timeout=2.0):
 _USERS = re.compile(r'\("([^"]*)",pid=(\d+),fd=(\d+)\)')
 
 
-def listeners(port):
-    """TCP listeners on a port: [(local address, [(name, pid, fd), ...])]."""
+class Listener(collections.namedtuple("Listener", "local users queue")):
+    """A TCP LISTEN socket: its local address, who holds it [(name, pid,
+    fd), ...], and the connections waiting in its queue (Recv-Q)."""
+
+    @property
+    def pids(self):
+        return {pid for _, pid, _ in self.users}
+
+
+def tcp_listeners(ports):
+    """{port: [Listener, ...]} for each of ports, from one `ss -Hltnp`."""
     out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, timeout=10).stdout
-    res = []
+    res = {p: [] for p in ports}
     for line in out.splitlines():
         f = line.split()
         if len(f) < 4:
             continue
-        local = f[3]
-        if not local.endswith(":%d" % port):
-            continue
-        users = [(m.group(1), int(m.group(2)), int(m.group(3))) for m in _USERS.finditer(line)]
-        res.append((local, users))
+        port = f[3].rsplit(":", 1)[-1]
+        if port.isdigit() and int(port) in res:
+            users = [(m.group(1), int(m.group(2)), int(m.group(3))) for m in _USERS.finditer(line)]
+            res[int(port)].append(Listener(f[3], users, int(f[1])))
     return res
+
+
+def listeners(port):
+    """The TCP listeners on one port: [Listener, ...]."""
+    return tcp_listeners([port])[port]
 
 
 # ---------------------------------------------------------------- processes
@@ -288,6 +314,56 @@ def proc_status(pid, field):
     return None
 
 
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name (the state
+    letter first), None once the pid is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return None
+    return st[st.rfind(")") + 2:].split()
+
+
+def pstate(pid):
+    """The state letter of /proc/PID/stat, None once the pid is gone."""
+    st = proc_stat(pid)
+    return st[0] if st else None
+
+
+def is_gone(pid):
+    st = pstate(pid)
+    return st is None or st in ("Z", "X")
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in children_of(p):
+            if c not in out:
+                out.append(c)
+                todo.append(c)
+    return out
+
+
+def describe(pids):
+    return ", ".join("%d %s (%s)" % (p, comm(p), pstate(p) or "gone") for p in pids)
+
+
+def need(*tools):
+    for tool in tools:
+        check(shutil.which(tool), "%s is not installed (tests/deps.sh installs it)" % tool)
+
+
 def pids_with_token(token):
     needle = ("%s=%s\0" % (TOKEN_VAR, token)).encode()
     me = os.getpid()
@@ -303,6 +379,17 @@ def pids_with_token(token):
         if (needle in env or env.endswith(needle[:-1])):
             found.append(int(d))
     return found
+
+
+def kill_with_token(token):
+    """SIGKILLs every process that carries the token; returns their pids."""
+    pids = pids_with_token(token)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
 
 
 class Proc:
@@ -363,24 +450,25 @@ class Proc:
         satisfies it (callable; `what` then describes it). Returns (t, line)."""
         if what is None:
             what = repr(match) if isinstance(match, str) else "a matching line"
-        def find():
+        def first():
             with self.lock:
                 lines = (self.out if stream == "out" else self.err)[after:]
                 for t, l in lines:
                     if (l == match) if isinstance(match, str) else match(l):
                         return (t, l)
-            if self.done.is_set():
+            return None
+
+        def find():
+            got = first()
+            if got is None and self.done.is_set():
                 # Let the readers finish before concluding.
                 for th in self.threads[:2]:
                     th.join(2)
-                with self.lock:
-                    lines = (self.out if stream == "out" else self.err)[after:]
-                    for t, l in lines:
-                        if (l == match) if isinstance(match, str) else match(l):
-                            return (t, l)
-                fail("%s exited (%s) before printing %s on std%s; %s" %
-                     (self.name, self.status_text(), what, stream, self.tail()))
-            return None
+                got = first()
+                if got is None:
+                    fail("%s exited (%s) before printing %s on std%s; %s" %
+                         (self.name, self.status_text(), what, stream, self.tail()))
+            return got
         return wait_for(find, timeout, "%s to print %s on std%s" % (self.name, what, stream))
 
     def wait_ready_line(self, timeout=STARTUP_TIMEOUT):
@@ -537,15 +625,10 @@ class Ctx:
                 p.kill_group()
         left = []
         for _ in range(3):
-            pids = pids_with_token(self.token)
+            pids = kill_with_token(self.token)
             if not pids:
                 break
             left += pids
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.1)
         for p in self.procs:
             p.done.wait(2)
@@ -561,3 +644,171 @@ class Ctx:
             for l in p.err_lines()[-25:]:
                 lines.append("  err| " + l)
         return lines
+
+
+# ---------------------------------------------------------------- a server's lifecycle
+
+def log_of(p):
+    return "\n".join(p.shim_lines())
+
+
+def start_prog(t, prog, *args, **lameduck):
+    """Our test program under the shim with a health port of its own,
+    started and ready: (Proc, health port)."""
+    hport = t.port()
+    p = t.prog(prog, *args, health=hport, **lameduck)
+    t.start_ready(p, hport)
+    return p, hport
+
+
+def wait_state(t, p, hport, body, timeout=5.0):
+    """Polls /readyz until it answers 503 with this body; returns the time."""
+    t.wait_health(hport, 503, timeout=timeout, proc=p, body=body)
+    return now()
+
+
+def ended_by_term(p, timeout, what=""):
+    """Waits for p to die by SIGTERM (what: a prefix for the failure);
+    returns when it ended."""
+    rc, t_exit = p.wait_exit(timeout)
+    check(rc != 3, "%s%s exited with status 3: its accept() failed; log:\n%s" %
+          (what, p.name, log_of(p)))
+    check(rc == -signal.SIGTERM, "%s%s: %s, expected death by SIGTERM; %s; log:\n%s" %
+          (what, p.name, p.status_text(), p.tail(), log_of(p)))
+    return t_exit
+
+
+def first_503(t, hport, kill_t, bound):
+    """Polls /readyz as fast as it answers until 503. Returns (latency, body)."""
+    while now() - kill_t < bound + 2.0:
+        st, body = t.health(hport, timeout=1.0)
+        if st == 503:
+            return now() - kill_t, body
+    fail("/readyz never answered 503 within %.1fs of SIGTERM (last: %s %r)" % (bound + 2.0, st, body))
+
+
+def serve_through_delay(t, p, port, hport, kill_t, delay, path="/", expect_body=None):
+    """Until the process ends: GET port/path, /livez and /readyz every ~50 ms.
+    Requests started in the delay (less a margin) must all succeed."""
+    log = []    # (offset, what, status, body)
+    end = kill_t + delay + 6.0
+    while p.alive() and now() < end:
+        for what, prt, pth in (("server", port, path), ("livez", hport, "/livez"),
+                               ("readyz", hport, "/readyz")):
+            t0 = now() - kill_t
+            st, body = try_http(prt, pth, timeout=1.0)
+            log.append((t0, what, st, body))
+        time.sleep(0.05)
+    in_delay = [e for e in log if e[0] < delay - 0.25]
+    served = [e for e in in_delay if e[1] == "server"]
+    check(len(served) >= 3, "only %d requests made during the delay" % len(served))
+    bad = [e for e in served if e[2] != 200 or (expect_body is not None and e[3] != expect_body)]
+    check(not bad, "the server stopped answering during the delay: %s" %
+          ["%.2fs: %s %r" % (e[0], e[2], e[3][:60]) for e in bad[:5]])
+    # /livez: 200 whenever the health port answers at all before the exit.
+    lz = [e for e in log if e[1] == "livez" and e[2] is not None]
+    bad = [e for e in lz if e[2] != 200]
+    check(not bad, "/livez not 200 while winding down: %s" %
+          ["%.2fs: %s %r" % (e[0], e[2], e[3]) for e in bad[:5]])
+    check(any(e[0] < delay - 0.25 for e in lz), "/livez never answered during the delay")
+    rz = [e for e in log if e[1] == "readyz" and e[2] is not None]
+    bad = [e for e in rz if e[2] != 503]
+    check(not bad, "/readyz not 503 after SIGTERM: %s" %
+          ["%.2fs: %s %r" % (e[0], e[2], e[3]) for e in bad[:5]])
+    return log
+
+
+def check_ended_by(t, p, kill_t, delay, rc_want, slack=1.5, what="SIGTERM"):
+    """p ends with rc_want (a negative number: death by that signal) after
+    the delay and at most slack seconds after it."""
+    rc, end = p.wait_exit(delay + slack + 5)
+    took = end - kill_t
+    t.note("%s ended %.2fs after %s (%s; delay %.1fs)" % (p.name, took, what, p.status_text(), delay))
+    check(rc == rc_want, "%s: %s, expected %s" % (p.name, p.status_text(),
+          ("death by %s" % signal.Signals(-rc_want).name) if rc_want < 0 else "status %d" % rc_want))
+    check(took >= delay - 0.05, "%s ended %.2fs after %s, before the %.1fs delay" %
+          (p.name, took, what, delay))
+    check(took <= delay + slack, "%s ended only %.2fs after %s (delay %.1fs, allowed %.1fs more)" %
+          (p.name, took, what, delay, slack))
+
+
+def connect_outcome(port, timeout=2.0):
+    """One connection attempt: (outcome, seconds)."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    t0 = now()
+    try:
+        s.connect(("127.0.0.1", port))
+        return "connected", now() - t0
+    except ConnectionRefusedError:
+        return "refused", now() - t0
+    except socket.timeout:
+        return "timeout", now() - t0
+    except OSError as e:
+        return "error %s" % e, now() - t0
+    finally:
+        s.close()
+
+
+class Request(threading.Thread):
+    """One HTTP request on its own connection, in a thread, timestamped:
+    t_sent when the request was written, t_end when the answer was complete
+    (keep-alive: Content-Length bytes; otherwise EOF) or the connection
+    failed. status/body on success, error otherwise."""
+
+    def __init__(self, port, keepalive=False, timeout=30.0):
+        super().__init__(daemon=True)
+        self.port, self.keepalive, self.timeout = port, keepalive, timeout
+        self.sent = threading.Event()
+        self.t_sent = self.t_end = None
+        self.status = self.body = self.error = None
+        self.raw = b""
+        self.start()
+
+    def _complete(self, eof):
+        status, _, headers, body = parse_response(self.raw)
+        if status is None:
+            return False
+        if "content-length" in headers:
+            n = int(headers["content-length"])
+            if len(body) < n:
+                return False
+            body = body[:n]
+        elif not eof:
+            return False
+        self.status, self.body = status, body
+        return True
+
+    def run(self):
+        conn = b"" if self.keepalive else b"Connection: close\r\n"
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + conn + b"\r\n")
+                self.t_sent = now()
+                self.sent.set()
+                while True:
+                    chunk = s.recv(65536)
+                    self.raw += chunk
+                    if self._complete(not chunk) and (self.keepalive or not chunk):
+                        self.t_end = now()
+                        return
+                    if not chunk:
+                        self.t_end = now()
+                        self.error = "EOF after %d bytes %r" % (len(self.raw), self.raw[:80])
+                        return
+        except OSError as e:
+            self.t_end = now()
+            self.error = "%s: %s after %d bytes" % (type(e).__name__, e, len(self.raw))
+        finally:
+            self.sent.set()
+
+    def wait_sent(self):
+        check(self.sent.wait(5) and self.t_sent is not None,
+              "request to port %d not sent: %s" % (self.port, self.error))
+
+    def expect(self, body, what, timeout=30.0):
+        self.join(timeout)
+        check(not self.is_alive(), "%s: no answer after %.0fs" % (what, timeout))
+        check(self.error is None and self.status == 200 and self.body == body,
+              "%s: wanted 200 %r, got status=%s body=%r error=%s" %
+              (what, body, self.status, self.body, self.error))

@@ -3,11 +3,13 @@
 
     python3 tests/integration/run.py [-j N] [-v] [--list] [FILTER ...]
 
-Runs every test_* function of the cases_*.py and test_*.py modules next to
-this file
-(those whose name contains one of the FILTERs, if any). Each test runs in a
-child process of its own with a time limit; everything it started is killed
-when it ends, pass or fail. Prints `PASS name (1.2s)` or `FAIL name: reason`
+Runs every test_* function of the test_*.py modules next to this file (those
+whose name contains one of the FILTERs, if any). A test module is named
+test_<topic>.py and holds tests and the helpers only it uses; helpers that
+several use are in the modules beside them that are not named test_*
+(harness.py, pods.py, matrix.py). Each test runs in a child process of its
+own with a time limit; everything it started is killed when it ends, pass
+or fail. Prints `PASS name (1.2s)` or `FAIL name: reason`
 per test and ends with `N passed, N failed`; exits 1 if any failed.
 """
 import argparse
@@ -31,11 +33,11 @@ RESULT = "@@RESULT "
 
 
 def discover():
-    """test_* functions of cases_*.py and test_*.py, in file then definition
+    """test_* functions of the test_*.py modules, in file then definition
     order; a name already taken is qualified with its module."""
     tests, seen = [], set()
     for fn in sorted(os.listdir(HERE)):
-        if not (fn.startswith(("cases_", "test_")) and fn.endswith(".py")):
+        if not (fn.startswith("test_") and fn.endswith(".py")):
             continue
         mod = importlib.import_module(fn[:-3])
         for name, obj in list(vars(mod).items()):    # definition order
@@ -100,12 +102,7 @@ def spawn_one(name, fn, verbose):
             pass
         out, _ = child.communicate()
     # Whatever the child could not clean up.
-    left = harness.pids_with_token(token)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    left = harness.kill_with_token(token)
     elapsed = time.monotonic() - t0
     text = out.decode("utf-8", "replace")
     res = None

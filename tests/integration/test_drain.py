@@ -10,14 +10,14 @@ import fcntl
 import os
 import resource
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 
-from harness import PY, check, now, parse_response, try_http, wait_for
+from harness import (PY, Request, check, connect_outcome, ended_by_term, listeners, log_of, need,
+                     now, proc_stat, start_prog, try_http, wait_for, wait_state)
+from pods import haproxy_stat, parse_wrk, start_haproxy, wait_haproxy
 
 # CI is small and noisy: generous bounds, the measured figure in a note.
 REFUSE_BOUND = 0.25       # a connect during the drain is refused within this
@@ -27,125 +27,12 @@ CPU_BOUND = 0.05          # share of one CPU the process may use while it waits
 
 # ---------------------------------------------------------------- helpers
 
-class Request(threading.Thread):
-    """One HTTP request on its own connection, in a thread, timestamped:
-    t_sent when the request was written, t_end when the answer was complete
-    (keep-alive: Content-Length bytes; otherwise EOF) or the connection
-    failed. status/body on success, error otherwise."""
-
-    def __init__(self, port, keepalive=False, timeout=30.0):
-        super().__init__(daemon=True)
-        self.port, self.keepalive, self.timeout = port, keepalive, timeout
-        self.sent = threading.Event()
-        self.t_sent = self.t_end = None
-        self.status = self.body = self.error = None
-        self.raw = b""
-        self.start()
-
-    def _complete(self, eof):
-        status, _, headers, body = parse_response(self.raw)
-        if status is None:
-            return False
-        if "content-length" in headers:
-            n = int(headers["content-length"])
-            if len(body) < n:
-                return False
-            body = body[:n]
-        elif not eof:
-            return False
-        self.status, self.body = status, body
-        return True
-
-    def run(self):
-        conn = b"" if self.keepalive else b"Connection: close\r\n"
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout) as s:
-                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + conn + b"\r\n")
-                self.t_sent = now()
-                self.sent.set()
-                while True:
-                    chunk = s.recv(65536)
-                    self.raw += chunk
-                    if self._complete(not chunk) and (self.keepalive or not chunk):
-                        self.t_end = now()
-                        return
-                    if not chunk:
-                        self.t_end = now()
-                        self.error = "EOF after %d bytes %r" % (len(self.raw), self.raw[:80])
-                        return
-        except OSError as e:
-            self.t_end = now()
-            self.error = "%s: %s after %d bytes" % (type(e).__name__, e, len(self.raw))
-        finally:
-            self.sent.set()
-
-    def wait_sent(self):
-        check(self.sent.wait(5) and self.t_sent is not None,
-              "request to port %d not sent: %s" % (self.port, self.error))
-
-    def expect(self, body, what, timeout=30.0):
-        self.join(timeout)
-        check(not self.is_alive(), "%s: no answer after %.0fs" % (what, timeout))
-        check(self.error is None and self.status == 200 and self.body == body,
-              "%s: wanted 200 %r, got status=%s body=%r error=%s" %
-              (what, body, self.status, self.body, self.error))
-
-
-def connect_outcome(port, timeout=2.0):
-    """One connection attempt: (outcome, seconds)."""
-    s = socket.socket()
-    s.settimeout(timeout)
-    t0 = now()
-    try:
-        s.connect(("127.0.0.1", port))
-        return "connected", now() - t0
-    except ConnectionRefusedError:
-        return "refused", now() - t0
-    except socket.timeout:
-        return "timeout", now() - t0
-    except OSError as e:
-        return "error %s" % e, now() - t0
-    finally:
-        s.close()
-
-
 def cpu_ticks(pid):
     """utime+stime of the whole process in clock ticks; None once it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
+    st = proc_stat(pid)
+    if st is None or st[0] in ("Z", "X"):
         return None
-    fields = st[st.rfind(")") + 2:].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[11]) + int(fields[12])
-
-
-def log_of(p):
-    return "\n".join(p.shim_lines())
-
-
-def wait_state(t, p, hport, body, timeout=5.0):
-    """Polls /readyz until it answers 503 with this body; returns the time."""
-    t.wait_health(hport, 503, timeout=timeout, proc=p, body=body)
-    return now()
-
-
-def ended_by_term(p, timeout, what=""):
-    rc, t_exit = p.wait_exit(timeout)
-    check(rc != 3, "%s%s exited with status 3: its accept() failed; log:\n%s" %
-          (what, p.name, log_of(p)))
-    check(rc == -signal.SIGTERM, "%s%s: %s, expected death by SIGTERM; log:\n%s" %
-          (what, p.name, p.status_text(), log_of(p)))
-    return t_exit
-
-
-def start_prog(t, prog, *args, **lameduck):
-    hport = t.port()
-    p = t.prog(prog, *args, health=hport, **lameduck)
-    t.start_ready(p, hport)
-    return p, hport
+    return int(st[11]) + int(st[12])
 
 
 # ---------------------------------------------------------------- 1, 5b
@@ -343,9 +230,8 @@ sys.stdin.readline()
 
 def accept_queue(port):
     """Connections waiting in the listen queue of 127.0.0.1:port (ss's Recv-Q)."""
-    out = subprocess.run(["ss", "-Hltn", "sport", "=", ":%d" % port], capture_output=True,
-                         text=True, timeout=10).stdout.split()
-    return int(out[1]) if len(out) > 1 else None
+    ls = listeners(port)
+    return ls[0].queue if ls else None
 
 
 def tell(p):
@@ -580,115 +466,14 @@ def test_closeall_dup2(t):
 
 # ---------------------------------------------------------------- 7
 
-HAPROXY_CFG = """\
-global
-    maxconn 2000
-    nbthread 1
-    stats socket {d}/stats.sock mode 600 level admin
-    log stdout format raw local0
-
-defaults
-    mode {mode}
-    log global
-    option {mode}log
-    option dontlog-normal
-    timeout connect 2s
-    timeout client 20s
-    timeout server 20s
-    timeout check 1s
-    retries 0
-
-frontend fe
-    bind 127.0.0.1:{fe}
-    default_backend be
-
-backend be
-    balance roundrobin
-    option httpchk GET /readyz
-    default-server inter 200ms fall 2 rise 1
-{servers}
-"""
-
-
-def start_haproxy(t, mode, servers, d=None, name="haproxy"):
-    """HAProxy in `mode` (http or tcp) in front of servers [(address, port,
-    health port)], named s1, s2, ...: round robin, each checked with GET
-    /readyz on its health port (at 127.0.0.1) every 200 ms (down after 2
-    failures, up after 1), no retries; sessions that do not end normally
-    are logged to its stdout. Waits until s1 and s2 are UP. Returns (the
-    frontend's port, the stats socket's path, the process)."""
-    check(shutil.which("haproxy"), "haproxy is not installed (tests/deps.sh installs it)")
-    d = d or t.tmp
-    os.makedirs(d, exist_ok=True)
-    fe = t.port()
-    lines = ["    server s%d %s:%d check addr 127.0.0.1 port %d" % (i + 1, addr, int(port), int(hp))
-             for i, (addr, port, hp) in enumerate(servers)]
-    cfg = os.path.join(d, "haproxy.cfg")
-    with open(cfg, "w") as f:
-        f.write(HAPROXY_CFG.format(d=d, mode=mode, fe=fe, servers="\n".join(lines)))
-    sock = os.path.join(d, "stats.sock")
-    proc = t.spawn(["haproxy", "-f", cfg, "-db"], shim=False, name=name)
-    wait_haproxy(sock, "UP")
-    return fe, sock, proc
-
-
 WRK_CONNS = 16
-
-
-def haproxy_stat(sock_path):
-    """{server name: row} of backend `be` from HAProxy's `show stat`."""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(2)
-        s.connect(sock_path)
-        s.sendall(b"show stat\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    lines = data.decode().splitlines()
-    cols = lines[0].lstrip("# ").split(",")
-    rows = {}
-    for ln in lines[1:]:
-        row = dict(zip(cols, ln.split(",")))
-        if row.get("pxname") == "be":
-            rows[row["svname"]] = row
-    return rows
-
-
-def wait_haproxy(sock, s1_status, timeout=10.0):
-    def probe():
-        try:
-            rows = haproxy_stat(sock)
-            if rows["s1"]["status"].startswith(s1_status) and rows["s2"]["status"].startswith("UP"):
-                return now()
-        except (OSError, KeyError, IndexError):
-            pass
-        return None
-    return wait_for(probe, timeout, "HAProxy to see s1 %s and s2 UP" % s1_status, interval=0.02)
-
-
-def parse_wrk(out):
-    m = re.search(r"(\d+) requests in ", out)
-    check(m is not None, "no summary in wrk's output:\n%s" % out)
-    res = {"requests": int(m.group(1)), "connect": 0, "read": 0, "write": 0, "timeout": 0,
-           "non2xx": 0}
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if m:
-        res.update(connect=int(m.group(1)), read=int(m.group(2)),
-                   write=int(m.group(3)), timeout=int(m.group(4)))
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if m:
-        res["non2xx"] = int(m.group(1))
-    return res
 
 
 def behind_haproxy(t, mode, delay=1.0, drain_timeout=2.0):
     """Two slow_epoll (2 ms a request, keep-alive) behind HAProxy, wrk with
     keep-alive through it for 6 s, SIGTERM to s1 after 2 s. Returns (wrk's
     figures, wrk's output, s1's log)."""
-    check(shutil.which("wrk"), "wrk is not installed (tests/deps.sh installs it)")
+    need("wrk")
     p1, p2 = t.port(), t.port()
     env = dict(DELAY="%dms" % (delay * 1000), DRAIN_TIMEOUT="%dms" % (drain_timeout * 1000))
     s1, h1 = start_prog(t, "slow_epoll", p1, 2, **env)

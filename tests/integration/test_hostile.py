@@ -47,8 +47,8 @@ import subprocess
 import threading
 import time
 
-from harness import PROGS, check, children_of, fields, http, now, proc_status, wait_for
-from test_drain import log_of, parse_wrk
+from harness import PROGS, check, children_of, fields, http, log_of, now, proc_status, wait_for
+from pods import parse_wrk
 
 PROBE_TARGET = 0.100    # what the health port should manage under attack
 PROBE_BOUND = 0.300     # asserted: generous for CI
@@ -758,8 +758,8 @@ def test_hostile_metrics_flood_fd_numbers(t):
     """/metrics requested every millisecond (each one makes the shim scan
     the process's descriptors) while the program opens and closes
     /dev/null in a loop for 2 s: the shim must never take a descriptor
-    number the program would get (SPEC: the health port never steals a
-    file descriptor from the program). The scan must take none; accept()
+    number the program would get: the health port must not steal a file
+    descriptor from the program. The scan must take none; accept()
     of a health client holds the lowest free number for microseconds, which
     no shim thread can avoid (README, limits)."""
     p, hport, _ = start(t, "storm_fdnum", 2000, stdin=subprocess.PIPE, DELAY="1s")

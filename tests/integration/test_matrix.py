@@ -1,7 +1,7 @@
 """The compatibility matrix (issue 6, README "Compatibility"), HTTP part:
 real servers, each run as two pods behind HAProxy (mode http, health
 checks on /readyz) under wrk keep-alive load, SIGTERM to pod a 2 s in —
-test_tree.lb_case, whose docstring lists what is asserted (no failed
+pods.lb_case, whose docstring lists what is asserted (no failed
 request, /readyz 503 at once, serving through the delay, the slow request
 answered across the drain, the whole tree gone in time, the owner ending
 the way the program ends on the signal it was given, one health listener
@@ -39,12 +39,12 @@ import subprocess
 import threading
 import time
 
-from harness import PY, TestFailure, check, fail, now, try_http
+from harness import PY, TestFailure, check, fail, need, now, try_http
 from matrix import record, version_of
-from test_tree import (DELAY, DRAIN, LB_TIMEOUT, PY_CONNS, Pod, SlowRequest, apache_pod, busybox_pod,
-                       gunicorn_pod, is_static_elf, lb_case, need, nginx_pod, popen_exit,
-                       write_cgi)
-from cases_go import build_go
+from pods import (DELAY, DRAIN, LB_TIMEOUT, PY_CONNS, Pod, SlowRequest, apache_pod, build_go,
+                  busybox_pod, gunicorn_pod, is_static_elf, lb_case, nginx_pod, popen_exit,
+                  write_cgi)
+
 
 CLIENT = "wrk -c%d keep-alive via HAProxy http"
 
@@ -209,7 +209,7 @@ def python_pod(t, name):
 def test_matrix_python_http_server(t):
     """python3 -m http.server: no handler, dies by SIGTERM after delay and
     drain. Its listen backlog is 5 (socketserver's request_queue_size): the
-    load stays below it, as in test_tree's wrapper cases (a dropped SYN is
+    load stays below it, as in test_tree.py's wrapper cases (a dropped SYN is
     resent a second later, possibly into the drain's RST)."""
     run_row(t, "python3 -m http.server", version_of([PY, "--version"], "Python"), {},
             python_pod, conns=PY_CONNS)
@@ -511,22 +511,6 @@ func main() {
 """
 
 
-def build_go_source(t, name, text):
-    """Builds a Go program written here, with cgo, as build_go does."""
-    src = os.path.join(t.tmp, name + ".go")
-    with open(src, "w") as f:
-        f.write(text)
-    exe = os.path.join(t.tmp, name)
-    env = dict(os.environ, CGO_ENABLED="1", GOCACHE=os.path.join(t.tmp, "gocache"),
-               GOPATH=os.path.join(t.tmp, "gopath"), GO111MODULE="off")
-    p = subprocess.run(["go", "build", "-o", exe, src], env=env, capture_output=True, text=True,
-                       timeout=300, cwd=t.tmp)
-    check(p.returncode == 0, "go build failed: %s" % p.stderr[-2000:])
-    ldd = subprocess.run(["ldd", exe], capture_output=True, text=True).stdout
-    check("libc.so.6" in ldd, "the cgo build does not link libc: %s" % ldd)
-    return exe
-
-
 def go_pod_maker(exe, shutdown):
     def go_pod(t, name):
         """A net/http server built with cgo (Debian's golang-go): listener
@@ -584,7 +568,10 @@ def test_matrix_go_cgo_shutdown(t):
     after delay + drain (the drain counts Go's connections, as above), Go's
     Shutdown stops its listener and waits for /slow, and the process exits 0
     only after answering it."""
-    exe = build_go_source(t, "goshutdown", GO_SHUTDOWN_SERVER)
+    src = os.path.join(t.tmp, "goshutdown.go")
+    with open(src, "w") as f:
+        f.write(GO_SHUTDOWN_SERVER)
+    exe = build_go(t, src)
 
     def handler_ran(t, a, t_sig, t_gone):
         got = [tl for tl in a.proc.out if tl[1] == "SIGTERM"]

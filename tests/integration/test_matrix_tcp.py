@@ -46,22 +46,15 @@ import socket
 import subprocess
 import time
 
-from harness import PROGS, check, fail, now, wait_for
+from harness import PROGS, check, fail, is_gone, need, now, wait_for
 from matrix import dpkg_version, record
-from test_drain import haproxy_stat, start_haproxy
-from test_tree import DelayProber, HealthSampler, is_gone, need
+from pods import (DELAY, DRAIN, KILL_AT, LAMEDUCK, MARGIN, DelayProber, HealthSampler,
+                  first_503_of, haproxy_stat, other_pod_problems, readyz_problems, start_haproxy)
 
-DELAY = 1.0          # LAMEDUCK_DELAY
-DRAIN = 5.0          # LAMEDUCK_DRAIN_TIMEOUT
-MARGIN = 1.5         # CI is small and noisy
-READY_503_BOUND = 0.5
-LOAD_S = 6           # the load client's run
+LOAD_S = 6           # the load client's run (SIGTERM KILL_AT seconds into it)
 PERSIST_S = 10       # with persistent connections: beyond delay + drain timeout
-KILL_AT = 2.0        # seconds into it
 CONNS = 16           # its concurrent clients
 TIMEOUT = 90         # per test (runner's limit)
-
-LAMEDUCK = {"DELAY": "1s", "DRAIN_TIMEOUT": "5s"}
 
 def exchange(port, data, want, timeout=1.5):
     """Sends data on a new connection, reads until the answer starts with
@@ -98,6 +91,8 @@ class TcpPod:
         self.errors = errors                   # regex: the program's own error lines
         self.extra_exit = extra_exit           # its own shutdown time after delivery
         self.proc = None
+
+    proc_must_live = True
 
     @property
     def owner(self):
@@ -217,7 +212,7 @@ def lb_case_tcp(t, make_pod, run_load, server, version):
     problems = []
 
     # ---- figures
-    first503 = next(((o, body) for o, st, body in prober.readyz if st == 503), None)
+    first503 = first_503_of(prober.readyz)
     t.note("%s pod a: /readyz 503 %s after SIGTERM; server gone %s after SIGTERM (delay %.1fs,"
            " drain timeout %.1fs); %s" %
            (a.kind, "%.0f ms" % (first503[0] * 1000) if first503 else "never",
@@ -251,18 +246,7 @@ def lb_case_tcp(t, make_pod, run_load, server, version):
         problems.append("pod a stopped serving during the delay: %s" %
                         ["%.2fs: %s" % (o, why) for o, _, why in bad[:4]])
     # ---- lifecycle
-    if first503 is None:
-        problems.append("/readyz never answered 503 during the delay: %s" %
-                        ["%.2fs: %s %r" % e for e in prober.readyz[:4]])
-    else:
-        if first503[0] > READY_503_BOUND:
-            problems.append("/readyz turned 503 only %.0f ms after SIGTERM" % (first503[0] * 1000))
-        if first503[1] != "lameduck":
-            problems.append("/readyz 503 body %r, expected 'lameduck'" % first503[1])
-        late200 = [e for e in prober.readyz if e[0] > first503[0] and e[1] == 200]
-        if late200:
-            problems.append("/readyz back to 200 after the 503: %s" %
-                            ["%.2fs" % e[0] for e in late200[:4]])
+    problems += readyz_problems(prober.readyz, first503)
     if t_gone is None:
         problems.append("pod a's server still running %.1fs after SIGTERM" % (hard + 3))
     else:
@@ -288,13 +272,7 @@ def lb_case_tcp(t, make_pod, run_load, server, version):
     if bad_ss:
         problems.append("health port samples: %s" % ["%s %.2fs: %s" % e for e in bad_ss[:4]])
     # ---- the other pod
-    if not b.proc.alive():
-        problems.append("pod b ended: %s" % b.proc.status_text())
-    st, body = t.health(b.hport)
-    if st != 200:
-        problems.append("pod b's /readyz: %s %r" % (st, body))
-    if not rows["s2"]["status"].startswith("UP"):
-        problems.append("HAProxy s2 is %s" % rows["s2"]["status"])
+    problems += other_pod_problems(t, b, rows)
     if problems:
         fail("%s:\n  - %s\npod a's log:\n    %s\npod a's output: %s" %
              (a.kind, "\n  - ".join(problems), "\n    ".join(log) or "(none)",

@@ -144,7 +144,7 @@ def test_health_metrics_format(t):
 
 
 def test_health_metrics_spec_families(t):
-    """/metrics has what SPEC.md lists: state, ready, listeners, connections
+    """/metrics has what the README lists: state, ready, listeners, connections
     active and accepted, in flight, signals received, seconds in each phase,
     build info."""
     hport = t.port()

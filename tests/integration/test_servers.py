@@ -5,60 +5,9 @@ import re
 import signal
 import time
 
-from harness import (BUILD, PY, SHIM, check, children_of, fail, fields, listeners, now, proc_status,
-                     try_http, wait_for)
-
-
-def first_503(t, hport, kill_t, bound):
-    """Polls /readyz as fast as it answers until 503. Returns (latency, body)."""
-    while now() - kill_t < bound + 2.0:
-        st, body = t.health(hport, timeout=1.0)
-        if st == 503:
-            return now() - kill_t, body
-    fail("/readyz never answered 503 within %.1fs of SIGTERM (last: %s %r)" % (bound + 2.0, st, body))
-
-
-def serve_through_delay(t, p, port, hport, kill_t, delay, path="/", expect_body=None):
-    """Until the process ends: GET port/path, /livez and /readyz every ~50 ms.
-    Requests started in the delay (less a margin) must all succeed."""
-    log = []    # (offset, what, status, body)
-    end = kill_t + delay + 6.0
-    while p.alive() and now() < end:
-        for what, prt, pth in (("server", port, path), ("livez", hport, "/livez"),
-                               ("readyz", hport, "/readyz")):
-            t0 = now() - kill_t
-            st, body = try_http(prt, pth, timeout=1.0)
-            log.append((t0, what, st, body))
-        time.sleep(0.05)
-    in_delay = [e for e in log if e[0] < delay - 0.25]
-    served = [e for e in in_delay if e[1] == "server"]
-    check(len(served) >= 3, "only %d requests made during the delay" % len(served))
-    bad = [e for e in served if e[2] != 200 or (expect_body is not None and e[3] != expect_body)]
-    check(not bad, "the server stopped answering during the delay: %s" %
-          ["%.2fs: %s %r" % (e[0], e[2], e[3][:60]) for e in bad[:5]])
-    # /livez: 200 whenever the health port answers at all before the exit.
-    lz = [e for e in log if e[1] == "livez" and e[2] is not None]
-    bad = [e for e in lz if e[2] != 200]
-    check(not bad, "/livez not 200 while winding down: %s" %
-          ["%.2fs: %s %r" % (e[0], e[2], e[3]) for e in bad[:5]])
-    check(any(e[0] < delay - 0.25 for e in lz), "/livez never answered during the delay")
-    rz = [e for e in log if e[1] == "readyz" and e[2] is not None]
-    bad = [e for e in rz if e[2] != 503]
-    check(not bad, "/readyz not 503 after SIGTERM: %s" %
-          ["%.2fs: %s %r" % (e[0], e[2], e[3]) for e in bad[:5]])
-    return log
-
-
-def check_ended_by(t, p, kill_t, delay, rc_want, slack=1.5, what="SIGTERM"):
-    rc, end = p.wait_exit(delay + slack + 5)
-    took = end - kill_t
-    t.note("%s ended %.2fs after %s (%s; delay %.1fs)" % (p.name, took, what, p.status_text(), delay))
-    check(rc == rc_want, "%s: %s, expected %s" % (p.name, p.status_text(),
-          ("death by %s" % signal.Signals(-rc_want).name) if rc_want < 0 else "status %d" % rc_want))
-    check(took >= delay - 0.05, "%s ended %.2fs after %s, before the %.1fs delay" %
-          (p.name, took, what, delay))
-    check(took <= delay + slack, "%s ended only %.2fs after %s (delay %.1fs, allowed %.1fs more)" %
-          (p.name, took, what, delay, slack))
+from harness import (BUILD, PY, check, check_ended_by, children_of, fail, fields, first_503,
+                     listeners, now, proc_status, serve_through_delay, try_http, wait_for)
+from pods import write_nginx_conf
 
 
 # ---------------------------------------------------------------- Python http.server
@@ -251,33 +200,9 @@ def pid1(t, argv_for):
 
 # ---------------------------------------------------------------- nginx
 
-NGINX_CONF = """daemon off;
-master_process on;
-worker_processes 2;
-user root;
-pid {d}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200 "nginx\\n"; }}
-    }}
-}}
-"""
-
-
 def nginx(t, deliver, want_sig):
     port, hport, delay = t.port(), t.port(), 2.0
-    conf = os.path.join(t.tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(d=t.tmp, port=port))
+    conf = write_nginx_conf(t.tmp, port, user="root", conns=64)
     env = {"DELAY": "2s"}
     if deliver:
         env["DELIVER"] = deliver

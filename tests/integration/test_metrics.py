@@ -1,24 +1,23 @@
 """/metrics in every lifecycle state a scrape can see (serving, lame duck,
 draining), checked by Prometheus's own linter (`promtool check metrics`,
-Debian package `prometheus`) and for the families SPEC.md lists, with values
+Debian package `prometheus`) and for the families the README lists (Health port), with values
 that agree with what the test did: requests made, signals sent, state."""
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
-from harness import check, fail, http, now, parse_response, wait_for
+from harness import Request, check, ended_by_term, http, now, wait_for
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 STATES = ("starting", "serving", "lameduck", "draining", "delivered")
 
-# SPEC.md, Health port: "state, ready, listeners, connections active and
-# accepted, in flight, signals received, seconds in each phase, build info".
+# README, Health port: "state, ready, listeners and connections accepted ...,
+# connections active, in flight, signals received, seconds in each phase,
+# build info".
 FAMILIES = {
     "lameduck_state": "gauge",
     "lameduck_ready": "gauge",
@@ -92,7 +91,7 @@ class Scrape:
         return {dict(k[1]).get(label): val for k, val in self.samples.items() if k[0] == name}
 
     def check_shape(self):
-        """Every family SPEC.md lists, with its type and a HELP; the state
+        """Every family the README lists, with its type and a HELP; the state
         and phase families over exactly the five states; one state set."""
         for name, typ in FAMILIES.items():
             check(self.types.get(name) == typ, "/metrics %s: %s has TYPE %r, expected %s" %
@@ -101,7 +100,7 @@ class Scrape:
             check(any(k[0] == name for k in self.samples),
                   "/metrics %s: family %s has no sample" % (self.where, name))
         extra = sorted({k[0] for k in self.samples} - set(FAMILIES))
-        check(not extra, "/metrics %s: samples of no family SPEC.md lists: %s" % (self.where, extra))
+        check(not extra, "/metrics %s: samples of no family the README lists: %s" % (self.where, extra))
         st = self.labelled("lameduck_state", "state")
         check(set(st) == set(STATES), "/metrics %s: lameduck_state over %s, expected %s" %
               (self.where, sorted(st), list(STATES)))
@@ -150,13 +149,6 @@ def get_ok(port, what):
     check(r.status == 200 and r.text == "done", "%s: %s %r" % (what, r.status, r.text))
 
 
-def ended_by_term(p, timeout):
-    rc, t_exit = p.wait_exit(timeout)
-    check(rc == -signal.SIGTERM, "%s: %s, expected death by SIGTERM; %s" %
-          (p.name, p.status_text(), p.tail()))
-    return t_exit
-
-
 # ---------------------------------------------------------------- tests
 
 def test_metrics_promtool_selftest(t):
@@ -174,7 +166,7 @@ def test_metrics_promtool_selftest(t):
 
 def test_metrics_serving_and_lameduck(t):
     """slow_epoll under the shim (delay 30 s): /metrics while serving and in
-    lame duck after SIGTERM is promtool-clean, has every family SPEC.md
+    lame duck after SIGTERM is promtool-clean, has every family the README
     lists, and counts what happened: ready 1 and state serving while
     serving; 3 requests -> accepted_total 3; after SIGTERM ready 0, state
     lameduck, signals_received_total 1, and 2 more requests served and
@@ -246,35 +238,6 @@ def test_metrics_tree_wrapper(t):
     expect(s, ready=1, listeners=1, connections_accepted_total=1)
 
 
-class SlowRequest(threading.Thread):
-    """One request to slow_threads, in a thread: t_end, status, body."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.port = port
-        self.sent = threading.Event()
-        self.t_end = self.status = self.body = self.error = None
-        self.start()
-
-    def run(self):
-        raw = b""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=20) as s:
-                s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-                self.sent.set()
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    raw += chunk
-            self.status, _, _, self.body = parse_response(raw)
-        except OSError as e:
-            self.error = "%s: %s" % (type(e).__name__, e)
-        finally:
-            self.t_end = now()
-            self.sent.set()
-
-
 def test_metrics_draining(t):
     """slow_threads (1.5 s a request), delay 200 ms: with one request in
     flight at SIGTERM, /metrics during the drain is promtool-clean and says
@@ -287,7 +250,7 @@ def test_metrics_draining(t):
     s = scrape(t, hport, "while serving (slow_threads)")
     expect(s, ready=1, listeners=1, connections_accepted_total=0)
 
-    req = SlowRequest(port)
+    req = Request(port, timeout=20)
     check(req.sent.wait(5) and req.error is None, "slow request not sent: %s" % req.error)
     time.sleep(0.1)
     p.signal(signal.SIGTERM)

@@ -20,8 +20,8 @@ import signal
 import subprocess
 import time
 
-from harness import BUILD, SHIM, check, fail, now, try_http
-from cases_servers import check_ended_by, first_503, serve_through_delay
+from harness import (BUILD, SHIM, check, check_ended_by, fail, first_503, now, serve_through_delay,
+                     try_http)
 
 SUITE = "bullseye"
 GLIBC = "2.31"

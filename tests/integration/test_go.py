@@ -1,30 +1,10 @@
 """A Go HTTP server built with cgo: Go makes its socket calls with raw
 system calls, so readiness must find its listener by the descriptor scan;
 its signal handlers go through libc, so the lifecycle still holds."""
-import os
-import shutil
 import signal
-import subprocess
 
-from harness import check, try_http
-from cases_servers import first_503, check_ended_by
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.join(HERE, "..", "go", "gosrv.go")
-
-
-def build_go(t):
-    go = shutil.which("go")
-    check(go is not None, "no go toolchain: apt-get install golang-go (tests/deps.sh does)")
-    exe = os.path.join(t.tmp, "gosrv")
-    env = dict(os.environ, CGO_ENABLED="1", GOCACHE=os.path.join(t.tmp, "gocache"),
-               GOPATH=os.path.join(t.tmp, "gopath"), GO111MODULE="off")
-    p = subprocess.run([go, "build", "-o", exe, SRC], env=env, capture_output=True, text=True,
-                       timeout=300, cwd=t.tmp)
-    check(p.returncode == 0, "go build failed: %s" % p.stderr[-2000:])
-    ldd = subprocess.run(["ldd", exe], capture_output=True, text=True).stdout
-    check("libc.so.6" in ldd, "the cgo build does not link libc: %s" % ldd)
-    return exe
+from harness import check, check_ended_by, first_503, try_http
+from pods import build_go
 
 
 def test_go_cgo_server(t):

@@ -20,12 +20,14 @@ import subprocess
 import time
 
 import harness
-from harness import BUILD, ROOT, check, now, try_http
+from harness import (BUILD, ROOT, Request, check, connect_outcome, ended_by_term, log_of, now,
+                     start_prog, try_http, wait_state)
+from pods import LB_TIMEOUT
 
-import cases_servers
-import cases_signals
 import test_drain
 import test_hostile
+import test_servers
+import test_signals
 import test_tree
 
 MUSL = os.path.join(BUILD, "musl")
@@ -160,8 +162,7 @@ def test_musl_lifecycle(t):
     dies by SIGTERM right after the last answer, after the delay."""
     t = musl(t)
     port = t.port()
-    p, hport = test_drain.start_prog(t, "slow_threads", port, 1500, DELAY="1s",
-                                     DRAIN_TIMEOUT="15s")
+    p, hport = start_prog(t, "slow_threads", port, 1500, DELAY="1s", DRAIN_TIMEOUT="15s")
     with open("/proc/%d/maps" % p.pid) as f:
         maps = f.read()
     check(MUSL_SHIM in maps, "the musl shim is not mapped")
@@ -170,7 +171,7 @@ def test_musl_lifecycle(t):
     st, body = try_http(hport, "/livez")
     check((st, body) == (200, "ok"), "/livez before SIGTERM: %s %r" % (st, body))
 
-    before = test_drain.Request(port)
+    before = Request(port)
     before.wait_sent()
     time.sleep(0.05)
     t_sig = p.signal(signal.SIGTERM)
@@ -186,33 +187,33 @@ def test_musl_lifecycle(t):
     check(first < 0.5, "/readyz turned 503 only %.0f ms after SIGTERM" % (first * 1000))
 
     time.sleep(0.2)
-    during = test_drain.Request(port)    # accepted and served during the delay
+    during = Request(port)    # accepted and served during the delay
     during.wait_sent()
     st, body = try_http(hport, "/livez")
     check((st, body) == (200, "ok"), "/livez during the delay: %s %r" % (st, body))
     check(p.alive() and before.t_end is None, "the program or its request ended in the delay")
 
-    test_drain.wait_state(t, p, hport, "draining", timeout=3.0)
+    wait_state(t, p, hport, "draining", timeout=3.0)
     t_drain = now()
     check(t_drain - t_sig >= 1.0 - 0.05, "draining %.2fs after SIGTERM, before the 1 s delay"
           % (t_drain - t_sig))
     check(before.t_end is None and during.t_end is None,
           "a request ended before the drain began: nothing was in flight across it")
-    outcome, dt = test_drain.connect_outcome(port)
+    outcome, dt = connect_outcome(port)
     check(outcome == "refused", "connect during the drain: %s after %.1f ms" % (outcome, dt * 1000))
 
     before.expect(b"done\n", "request sent before SIGTERM")
     during.expect(b"done\n", "request sent during the delay")
     check(before.t_end > t_drain and during.t_end > t_drain, "answered before the drain")
-    t_exit = test_drain.ended_by_term(p, 10)
+    t_exit = ended_by_term(p, 10)
     after = t_exit - max(before.t_end, during.t_end)
     t.note("drain began %.2fs after SIGTERM; ended %.1f ms after the last answer, %.2fs after"
            " SIGTERM" % (t_drain - t_sig, after * 1000, t_exit - t_sig))
     check(after < test_drain.END_AFTER_BOUND, "ended %.0f ms after the last answer" % (after * 1000))
-    log = test_drain.log_of(p)
+    log = log_of(p)
     check("SIGTERM" in log and "draining" in log and "drained in" in log and
           "drain timeout" not in log, "the log does not tell the lifecycle:\n%s" % log)
-    outcome, _ = test_drain.connect_outcome(port)
+    outcome, _ = connect_outcome(port)
     check(outcome == "refused", "connect after the exit: %s" % outcome)
 
 
@@ -247,37 +248,37 @@ def test_musl_closeall_dup2(t):
 def test_musl_siginfo_handler(t):
     """test_siginfo_handler (SA_SIGINFO, sa_mask, the alternate stack, the
     sender's pid) with sig_siginfo on musl."""
-    cases_signals.test_siginfo_handler(musl(t))
+    test_signals.test_siginfo_handler(musl(t))
 
 
 def test_musl_sigsuspend_nginx_style(t):
     """test_sigsuspend_nginx_style with sig_suspend on musl."""
-    cases_signals.test_sigsuspend_nginx_style(musl(t))
+    test_signals.test_sigsuspend_nginx_style(musl(t))
 
 
 def test_musl_sigwaitinfo(t):
     """sig_waitinfo on musl, sigwaitinfo()."""
-    cases_signals.waited(musl(t), "sigwaitinfo")
+    test_signals.waited(musl(t), "sigwaitinfo")
 
 
 def test_musl_sigwait(t):
     """sig_waitinfo on musl, sigwait()."""
-    cases_signals.waited(musl(t), "sigwait")
+    test_signals.waited(musl(t), "sigwait")
 
 
 def test_musl_signalfd_epoll(t):
     """sig_signalfd on musl, the signalfd in an epoll set."""
-    cases_signals.signalfd(musl(t), "epoll")
+    test_signals.signalfd(musl(t), "epoll")
 
 
 def test_musl_signalfd_blocking_read(t):
     """sig_signalfd on musl, a blocking read() of the signalfd."""
-    cases_signals.signalfd(musl(t), "read")
+    test_signals.signalfd(musl(t), "read")
 
 
 def test_musl_second_sigterm_skips_delay(t):
     """test_second_sigterm_skips_delay with sig_siginfo on musl."""
-    cases_signals.test_second_sigterm_skips_delay(musl(t))
+    test_signals.test_second_sigterm_skips_delay(musl(t))
 
 
 def test_musl_sigterm_during_fork(t):
@@ -304,7 +305,7 @@ def test_musl_pid1(t):
     """test_pid1_exits_128_plus_signal with slow_epoll on musl as PID 1 of a
     pid namespace: exit 143 after the delay."""
     m = musl(t)
-    cases_servers.pid1(m, lambda port: [m.prog_path("slow_epoll"), port, 0])
+    test_servers.pid1(m, lambda port: [m.prog_path("slow_epoll"), port, 0])
     ran_musl(m, "slow_epoll")
 
 
@@ -317,7 +318,7 @@ def test_musl_tree_prefork(t):
     ran_musl(m, "tree_prefork")
 
 
-test_musl_tree_prefork.timeout = test_tree.LB_TIMEOUT
+test_musl_tree_prefork.timeout = LB_TIMEOUT
 
 
 def test_musl_tree_daemon(t):
@@ -328,4 +329,4 @@ def test_musl_tree_daemon(t):
     ran_musl(m, "tree_daemon")
 
 
-test_musl_tree_daemon.timeout = test_tree.LB_TIMEOUT
+test_musl_tree_daemon.timeout = LB_TIMEOUT
