@@ -24,6 +24,12 @@ extern void __chk_fail(void) __attribute__((noreturn));
 
 #define AFTER_READ(r, fd)	do { if ((r) > 0) ld_fd_read(fd); } while (0)
 #define AFTER_WRITE(r, fd)	do { if ((r) > 0) ld_fd_wrote(fd); } while (0)
+/*
+ * The descriptor a receive counts on: none (-1, in no page of the table)
+ * for a peek, which leaves the bytes queued. Decided before the call, so
+ * that one register, not two, lives across it.
+ */
+#define COUNTED(fd, flags)	((flags) & MSG_PEEK ? -1 : (fd))
 
 static inline ssize_t
 do_read(int fd, void *buf, size_t n)
@@ -63,10 +69,10 @@ readv(int fd, const struct iovec *iov, int cnt)
 static inline ssize_t
 do_recv(int fd, void *buf, size_t n, int flags)
 {
+	int counted = COUNTED(fd, flags);
 	ssize_t r = ld_real.recv(fd, buf, n, flags);
 
-	if (!(flags & MSG_PEEK))
-		AFTER_READ(r, fd);
+	AFTER_READ(r, counted);
 	return r;
 }
 
@@ -90,10 +96,10 @@ __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 static inline ssize_t
 do_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen)
 {
+	int counted = COUNTED(fd, flags);
 	ssize_t r = ld_real.recvfrom(fd, buf, n, flags, addr, alen);
 
-	if (!(flags & MSG_PEEK))
-		AFTER_READ(r, fd);
+	AFTER_READ(r, counted);
 	return r;
 }
 
@@ -118,10 +124,10 @@ __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct soc
 LD_EXPORT ssize_t
 recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	int counted = COUNTED(fd, flags);
 	ssize_t r = ld_real.recvmsg(fd, msg, flags);
 
-	if (!(flags & MSG_PEEK))
-		AFTER_READ(r, fd);
+	AFTER_READ(r, counted);
 	return r;
 }
 
