@@ -96,6 +96,10 @@ matrix: deps all
 bench: deps all
 	python3 tests/bench.py
 
+# Its instruction and system-call counts per request alone (a few minutes less).
+bench-hotpath: deps all
+	python3 tests/bench.py hotpath
+
 install: $(BUILD)/liblameduck.so $(BUILD)/lameduck
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
@@ -107,7 +111,7 @@ install: $(BUILD)/liblameduck.so $(BUILD)/lameduck
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit integration check-abi check-layers test matrix bench install clean
+.PHONY: all deps unit integration check-abi check-layers test matrix bench bench-hotpath install clean
 include demo/Makefile.inc
 
 # ---------------------------------------------------------------------------

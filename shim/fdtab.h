@@ -75,7 +75,8 @@ ld_fd_slot(int fd)
 {
 	_Atomic uint8_t *page;
 
-	if (fd < 0 || (unsigned)fd >> LD_FDT_SHIFT >= LD_FDT_PAGES)
+	/* One comparison: a negative fd is, as unsigned, beyond any page too. */
+	if ((unsigned)fd >= (unsigned)LD_FDT_PAGES << LD_FDT_SHIFT)
 		return 0;
 	page = atomic_load_explicit(&ld_fdt_pages[(unsigned)fd >> LD_FDT_SHIFT],
 	    memory_order_acquire);

@@ -3,6 +3,10 @@
  * flight from the moment the program reads it until it writes again (the
  * kernel's queues tell the rest: bytes unread, bytes unsent). Each wrapper
  * adds one table look-up to the call, and a store only when the state flips.
+ * The _FORTIFY_SOURCE and 64-bit entry points share the wrappers' bodies
+ * through file-local functions: no code of the shim calls a name the shim
+ * interposes (through the PLT, that would be our wrapper again, or another
+ * preloaded library's).
  */
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -20,14 +24,26 @@ extern void __chk_fail(void) __attribute__((noreturn));
 
 #define AFTER_READ(r, fd)	do { if ((r) > 0) ld_fd_read(fd); } while (0)
 #define AFTER_WRITE(r, fd)	do { if ((r) > 0) ld_fd_wrote(fd); } while (0)
+/*
+ * The descriptor a receive counts on: none (-1, in no page of the table)
+ * for a peek, which leaves the bytes queued. Decided before the call, so
+ * that one register, not two, lives across it.
+ */
+#define COUNTED(fd, flags)	((flags) & MSG_PEEK ? -1 : (fd))
 
-LD_EXPORT ssize_t
-read(int fd, void *buf, size_t n)
+static inline ssize_t
+do_read(int fd, void *buf, size_t n)
 {
 	ssize_t r = ld_real.read(fd, buf, n);
 
 	AFTER_READ(r, fd);
 	return r;
+}
+
+LD_EXPORT ssize_t
+read(int fd, void *buf, size_t n)
+{
+	return do_read(fd, buf, n);
 }
 
 #ifdef __GLIBC__
@@ -37,7 +53,7 @@ __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	if (n > buflen)
 		__chk_fail();	/* what glibc's own check does */
-	return read(fd, buf, n);
+	return do_read(fd, buf, n);
 }
 #endif
 
@@ -50,14 +66,20 @@ readv(int fd, const struct iovec *iov, int cnt)
 	return r;
 }
 
+static inline ssize_t
+do_recv(int fd, void *buf, size_t n, int flags)
+{
+	int counted = COUNTED(fd, flags);
+	ssize_t r = ld_real.recv(fd, buf, n, flags);
+
+	AFTER_READ(r, counted);
+	return r;
+}
+
 LD_EXPORT ssize_t
 recv(int fd, void *buf, size_t n, int flags)
 {
-	ssize_t r = ld_real.recv(fd, buf, n, flags);
-
-	if (!(flags & MSG_PEEK))
-		AFTER_READ(r, fd);
-	return r;
+	return do_recv(fd, buf, n, flags);
 }
 
 #ifdef __GLIBC__
@@ -67,18 +89,24 @@ __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
 	if (n > buflen)
 		__chk_fail();
-	return recv(fd, buf, n, flags);
+	return do_recv(fd, buf, n, flags);
 }
 #endif
+
+static inline ssize_t
+do_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen)
+{
+	int counted = COUNTED(fd, flags);
+	ssize_t r = ld_real.recvfrom(fd, buf, n, flags, addr, alen);
+
+	AFTER_READ(r, counted);
+	return r;
+}
 
 LD_EXPORT ssize_t
 recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen)
 {
-	ssize_t r = ld_real.recvfrom(fd, buf, n, flags, addr, alen);
-
-	if (!(flags & MSG_PEEK))
-		AFTER_READ(r, fd);
-	return r;
+	return do_recvfrom(fd, buf, n, flags, addr, alen);
 }
 
 #ifdef __GLIBC__
@@ -89,17 +117,17 @@ __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct soc
 {
 	if (n > buflen)
 		__chk_fail();
-	return recvfrom(fd, buf, n, flags, addr, alen);
+	return do_recvfrom(fd, buf, n, flags, addr, alen);
 }
 #endif
 
 LD_EXPORT ssize_t
 recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	int counted = COUNTED(fd, flags);
 	ssize_t r = ld_real.recvmsg(fd, msg, flags);
 
-	if (!(flags & MSG_PEEK))
-		AFTER_READ(r, fd);
+	AFTER_READ(r, counted);
 	return r;
 }
 
@@ -149,13 +177,19 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	return r;
 }
 
-LD_EXPORT ssize_t
-sendfile(int out, int in, off_t *off, size_t n)
+static inline ssize_t
+do_sendfile(int out, int in, off_t *off, size_t n)
 {
 	ssize_t r = ld_real.sendfile(out, in, off, n);
 
 	AFTER_WRITE(r, out);
 	return r;
+}
+
+LD_EXPORT ssize_t
+sendfile(int out, int in, off_t *off, size_t n)
+{
+	return do_sendfile(out, in, off, n);
 }
 
 /* musl's <sys/sendfile.h> makes sendfile64 a macro for sendfile. */
@@ -164,6 +198,6 @@ ssize_t sendfile64(int, int, off_t *, size_t);
 LD_EXPORT ssize_t
 sendfile64(int out, int in, off_t *off, size_t n)
 {
-	return sendfile(out, in, off, n);
+	return do_sendfile(out, in, off, n);
 }
 #endif

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """make bench: the shim's costs, each measured against the same work without
-the shim in the same run where a baseline applies. Prints a Markdown table."""
+the shim in the same run where a baseline applies. Prints a Markdown table.
+`tests/bench.py hotpath` (make bench-hotpath) measures the instructions and
+system calls per request alone."""
 import http.client
 import os
 import platform
 import select
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -53,17 +57,25 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def launch(argv_of, env_extra=None, shim=True):
+def launch(argv_of, env_extra=None, shim=True, through=None):
     """argv_of(port) on a free port, under the shim (a free health port,
-    log off) or not; returns (process, port, health port)."""
+    log off) or not; returns (process, port, health port). through: a
+    tool that starts the program as its child (strace), itself without
+    the shim; through(env) is its argv, which hands the program env."""
     port, hport = free_port(), free_port()
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
+    prog_env = {}
     if shim:
-        env.update({"LD_PRELOAD": SHIM, "LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport,
-                    "LAMEDUCK_LOG": "off"})
-    env.update(env_extra or {})
-    p = subprocess.Popen(argv_of(port), env=env, stdout=subprocess.DEVNULL,
+        prog_env.update({"LD_PRELOAD": SHIM, "LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport,
+                         "LAMEDUCK_LOG": "off"})
+    prog_env.update(env_extra or {})
+    argv = argv_of(port)
+    if through:
+        argv = through(prog_env) + argv
+    else:
+        env.update(prog_env)
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
     return p, port, hport
 
@@ -421,7 +433,348 @@ def bench_drain():
             "closed": [x for x in closed_port if x is not None], "bad": bad}
 
 
+# ---------------------------------------------------------------- the hot path, counted
+#
+# Requests/s move by ±10 % from run to run on a small machine; what the
+# shim adds to each request does not. nginx (one process: master_process
+# off) serves a small static file to a client that makes exactly N requests,
+# then 2 N, each run a new nginx; the difference between the two runs is
+# N requests' worth, start-up and exit cancelled out. Counted under
+# valgrind's callgrind (instructions) and strace -f -c (system calls), with
+# and without the shim, for keep-alive (the read/write path) and for a
+# connection per request (accept and close).
+
+NGINX_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log stderr error;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    sendfile on;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/www;
+    }}
+}}
+"""
+SMALL = b"lameduck\n" * 64       # the static file: 576 bytes
+COUNT_N = int(os.environ.get("BENCH_COUNT_N", "4000"))
+PATHS = (("keep-alive", False), ("a connection per request", True))
+
+
+def http_exchange(s, request, close):
+    """Sends one request on s and reads its answer whole; the status."""
+    s.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise OSError("connection closed before the answer")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise OSError("connection closed in the body")
+        body += chunk
+    if close:   # the server closes: read to its end
+        while s.recv(65536):
+            pass
+    return int(head.split(b" ", 2)[1])
+
+
+def count_requests(port, n, close):
+    """Exactly n GET /small on one connection or on n connections."""
+    req = b"GET /small HTTP/1.1\r\nHost: bench\r\n%s\r\n" % (b"Connection: close\r\n" if close else b"")
+    s = None
+    try:
+        for _ in range(n):
+            if s is None:
+                s = socket.create_connection(("127.0.0.1", port), timeout=60)
+            if http_exchange(s, req, close) != 200:
+                raise OSError("not a 200 answer")
+            if close:
+                s.close()
+                s = None
+    finally:
+        if s is not None:
+            s.close()
+
+
+def first_request(port, timeout=120.0):
+    """Waits for the server's first answer on exactly one connection: the
+    connects refused before it cost the server nothing, so every run does
+    the same work before its counted requests."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        except OSError:
+            time.sleep(0.02)
+            continue
+        with s:
+            if http_exchange(s, b"GET /small HTTP/1.1\r\nHost: bench\r\n"
+                                b"Connection: close\r\n\r\n", True) == 200:
+                return
+            raise OSError("not a 200 answer")
+    raise TimeoutError("nginx never answered")
+
+
+def nginx_run(tool_argv, n, close, shim, tmp, env_extra=None, through=None):
+    """nginx under tool_argv (valgrind ..., whose exec chain keeps the
+    process: the shim's environment goes through it) or through (strace:
+    see launch), n counted requests after the first, then SIGQUIT (nginx's
+    graceful stop; not a signal the shim takes, so both runs stop alike)
+    and its exit, the tool's with it."""
+    www = os.path.join(tmp, "www")
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, "small"), "wb") as f:
+        f.write(SMALL)
+
+    def argv_of(port):
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(d=tmp, port=port))
+        return tool_argv + ["nginx", "-p", tmp, "-c", conf, "-e", "stderr"]
+
+    env = {"LAMEDUCK_DELAY": "0", "LAMEDUCK_DRAIN_TIMEOUT": "1s"}
+    env.update(env_extra or {})
+    p, port, hport = launch(argv_of, env, shim, through)
+    try:
+        first_request(port)
+        if shim:    # ready: the shim's thread has ended its start-up scans
+            wait_for(lambda: get(hport, timeout=10) == 200, timeout=120)
+        count_requests(port, n, close)
+        # A signal that lands between nginx's check of its flags and its
+        # epoll_wait is seen at its next event only (under valgrind, whose
+        # signal delivery widens that window, it happens): a second one,
+        # in epoll_wait, ends it. A signal handler is a few instructions.
+        with open(os.path.join(tmp, "nginx.pid")) as f:
+            pid = int(f.read())     # p may be strace, nginx's parent
+        for _ in range(30):
+            os.kill(pid, signal.SIGQUIT)
+            try:
+                p.wait(timeout=2)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+    finally:
+        stop(p)
+    if p.returncode != 0:
+        raise OSError("nginx ended with status %d" % p.returncode)
+
+
+def callgrind_functions(path):
+    """{(object, function): instructions} of a callgrind output file, each
+    function's own (its callees' apart; code inlined into it counts as
+    its), and the total."""
+    names = {}
+    funcs, total = {}, None
+    ob = fn = None
+    skip = False    # the cost line after calls= is the call's, the callee's
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line[0] == "#":
+                continue
+            key, eq, value = line.partition("=")
+            if eq and key in ("ob", "fn", "cob", "cfn", "fl", "fi", "fe", "cfi", "cfl"):
+                # "(id) name" names id; "(id)" alone refers to it again.
+                if value.startswith("("):
+                    ident, _, name = value[1:].partition(")")
+                    name = name.strip()
+                    kind = "ob" if key in ("ob", "cob") else "fn" if key in ("fn", "cfn") else "fl"
+                    if name:
+                        names[kind, ident] = name
+                    value = names.get((kind, ident), ident)
+                if key == "ob":
+                    ob = os.path.basename(value)
+                elif key == "fn":
+                    fn = value
+                continue
+            if eq and key == "calls":
+                skip = True
+                continue
+            if line.startswith("totals:") or line.startswith("summary:"):
+                total = int(line.split()[1])
+                continue
+            if eq or ":" in line:
+                continue    # headers: version, creator, events, positions ...
+            f2 = line.split()
+            if skip:
+                skip = False
+                continue
+            if len(f2) >= 2 and fn is not None:
+                funcs[ob, fn] = funcs.get((ob, fn), 0) + int(f2[1])
+    if total is None:
+        raise ValueError("no totals in %s" % path)
+    return funcs, total
+
+
+# The three ways nginx runs: without the shim, with it, and without it but
+# with an idle second thread (tests/preload/idle_thread.c), which sets apart
+# what glibc's multi-threaded paths cost from the shim's own code.
+IDLE_THREAD = os.path.join(ROOT, "build", "preload", "idle_thread.so")
+MODES = ("without", "thread", "with")
+
+
+def mode_env(mode):
+    return ({"LD_PRELOAD": IDLE_THREAD} if mode == "thread" else {}), mode == "with"
+
+
+def instructions(n, close, mode):
+    """Instructions nginx executed (every thread: the shim's own too) for
+    n requests after the first, by function, and the total."""
+    env, shim = mode_env(mode)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        nginx_run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out],
+                  n, close, shim, tmp, env)
+        return callgrind_functions(out)
+
+
+def strace_counts(path):
+    """{system call: calls} from a strace -c summary."""
+    calls = {}
+    with open(path) as f:
+        for line in f:
+            fl = line.split()
+            # % time, seconds, usecs/call, calls, [errors], syscall
+            if len(fl) >= 5 and fl[0][0].isdigit() and fl[-1] != "total":
+                calls[fl[-1]] = int(fl[3])
+    return calls
+
+
+def syscalls(n, close, mode):
+    """System calls of nginx (every thread) by name, for n requests after
+    the first."""
+    env, shim = mode_env(mode)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "strace.out")
+        nginx_run([], n, close, shim, tmp, env, lambda e: ["strace", "-f", "-c", "-o", out] +
+                  [a for kv in sorted(e.items()) for a in ("-E", "%s=%s" % kv)])
+        return strace_counts(out)
+
+
+def per_request(a, b, n):
+    """{key: (b - a) / n}: what one request adds, from counts after n and 2 n."""
+    return {k: (b.get(k, 0) - a.get(k, 0)) / n for k in set(a) | set(b)}
+
+
+def bench_hotpath():
+    """Per request, for each path and mode: instructions (total, and by
+    function of nginx's run with the shim) and system calls by name."""
+    res = {}
+    n = COUNT_N
+    for label, close in PATHS:
+        r = {}
+        for mode in MODES:
+            (fa, ta), (fb, tb) = instructions(n, close, mode), instructions(2 * n, close, mode)
+            r["insns", mode] = (tb - ta) / n
+            r["funcs", mode] = per_request(fa, fb, n)
+            if mode != "thread":
+                r["sys", mode] = per_request(syscalls(n, close, mode), syscalls(2 * n, close, mode), n)
+        res[label] = r
+    return res
+
+
+def print_hotpath(hp):
+    n = COUNT_N
+    how = ("nginx (master_process off) serving a %d-byte file to a client making exactly N and "
+           "then 2N requests (N = %d), each run a new nginx: the difference over N; "
+           % (len(SMALL), n))
+    for label, close in PATHS:
+        r = hp[label]
+        w, wo, th = r["insns", "with"], r["insns", "without"], r["insns", "thread"]
+        print("| instructions per request, nginx, %s | %.0f | %.0f | %.3f (%+.0f, %+.1f %%) | %s"
+              "`valgrind --tool=callgrind`, every thread; without the shim but with an idle "
+              "second thread (tests/preload/idle_thread.c): %.0f (%+.0f), what glibc's "
+              "multi-threaded paths cost once the shim's thread exists; %+.0f is the shim's code |"
+              % (label, w, wo, w / wo, w - wo, 100 * (w - wo) / wo, how, th, th - wo, w - th))
+        how = "the same way; "
+    how = "counted as the instructions are (N and 2N requests, a new nginx each), under "
+    for label, close in PATHS:
+        r = hp[label]
+        sw, swo = r["sys", "with"], r["sys", "without"]
+        tw, two = sum(sw.values()), sum(swo.values())
+        diff = ["%s %+.2f" % (k, sw.get(k, 0) - swo.get(k, 0)) for k in sorted(set(sw) | set(swo))
+                if abs(sw.get(k, 0) - swo.get(k, 0)) >= 0.005]
+        calls = ", ".join("%s %.2f" % (k, v) for k, v in sorted(sw.items()) if v >= 0.005)
+        print("| system calls per request, nginx, %s | %.2f | %.2f | %s | %s`strace -f -c` (the "
+              "shim's environment through -E, so that strace itself runs without it): %s |"
+              % (label, tw, two, "differ: " + ", ".join(diff) if diff else "the same calls",
+                 how, calls))
+        how = "the same way: "
+
+
+def print_breakdown(hp):
+    """Where the shim's instructions go, per request: its own functions
+    (exclusive counts, header code inlined in them included), and the
+    rest of the process's growth."""
+    print()
+    print("Instructions per request by function, with the shim (own instructions, "
+          "callees apart; 2N minus N requests, over N):")
+    print()
+    print("| where | %s |" % " | ".join(label for label, _ in PATHS))
+    print("|---|%s" % ("---|" * len(PATHS)))
+    shim_so = os.path.basename(SHIM)
+    rows = {}
+    for label, _ in PATHS:
+        for (obj, fn), v in hp[label]["funcs", "with"].items():
+            if obj == shim_so:
+                rows.setdefault(fn, {})[label] = v
+    for fn in sorted(rows, key=lambda f: -sum(rows[f].values())):
+        if max(abs(v) for v in rows[fn].values()) >= 2:
+            print("| %s (liblameduck.so) | %s |" % (fn, " | ".join(
+                "%.0f" % rows[fn].get(label, 0) for label, _ in PATHS)))
+    own, thread, other = [], [], []
+    for label, _ in PATHS:
+        r = hp[label]
+        mine = sum(v for (obj, _), v in r["funcs", "with"].items() if obj == shim_so)
+        own.append("%.0f" % mine)
+        thread.append("%+.0f" % (r["insns", "thread"] - r["insns", "without"]))
+        other.append("%+.0f" % (r["insns", "with"] - r["insns", "thread"] - mine))
+    print("| the shim's code, total | %s |" % " | ".join(own))
+    print("| a second thread in the process (glibc: cancellation around blocking calls, "
+          "malloc's locks), measured with an idle thread | %s |" % " | ".join(thread))
+    print("| the rest (outside the shim's code, beyond the idle thread's cost) | %s |"
+          % " | ".join(other))
+    print()
+    print("Functions outside the shim whose count grows with an idle second thread, per request:")
+    print()
+    print("| function | %s |" % " | ".join(label for label, _ in PATHS))
+    print("|---|%s" % ("---|" * len(PATHS)))
+    grow = {}
+    for label, _ in PATHS:
+        r = hp[label]
+        for k in set(r["funcs", "thread"]) | set(r["funcs", "without"]):
+            d = r["funcs", "thread"].get(k, 0) - r["funcs", "without"].get(k, 0)
+            grow.setdefault(k, {})[label] = d
+    for k in sorted(grow, key=lambda k: -sum(grow[k].values())):
+        if max(grow[k].values()) >= 5:
+            print("| %s (%s) | %s |" % (k[1], k[0], " | ".join(
+                "%+.0f" % grow[k].get(label, 0) for label, _ in PATHS)))
+
+
 def main():
+    """tests/bench.py: every figure; tests/bench.py hotpath: the hot path's
+    counts alone (instructions and system calls per request)."""
+    if sys.argv[1:] not in ([], ["hotpath"]):
+        sys.exit("usage: tests/bench.py [hotpath]")
+    everything = not sys.argv[1:]
     if not os.path.exists(SHIM):
         sys.exit("build the shim first: make")
     cpu = "?"
@@ -435,17 +788,35 @@ def main():
     print("Machine: %s, %d cores, Linux %s, %s" % (cpu, os.cpu_count(), platform.release(),
                                                   platform.libc_ver()[0] + " " + platform.libc_ver()[1]))
     print()
-    lat = bench_not_ready()
-    st, runs = bench_startup()
-    rss0, rss1 = bench_rss()
-    have_wrk = subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode == 0
-    tp = bench_throughput() if have_wrk else None
-    hl = bench_health_under_load() if have_wrk else None
-    ho = bench_hostile() if have_wrk else None
-    dr = bench_drain()
-    epoll = "build/progs/slow_epoll PORT 0"
+    if everything:
+        lat = bench_not_ready()
+        st, runs = bench_startup()
+        rss0, rss1 = bench_rss()
+        tp = bench_throughput() if have("wrk") else None
+        hl = bench_health_under_load() if have("wrk") else None
+        ho = bench_hostile() if have("wrk") else None
+        dr = bench_drain()
+    missing = [t for t in ("nginx", "valgrind", "strace") if not have(t)]
+    hp = None if missing else bench_hotpath()
     print("| figure | value | baseline | ratio | how measured |")
     print("|---|---|---|---|---|")
+    if everything:
+        print_rows(lat, st, runs, rss0, rss1, tp, hl, ho, dr)
+    if hp:
+        print_hotpath(hp)
+    else:
+        print("| instructions and system calls per request | not measured: %s not installed "
+              "| | | |" % ", ".join(missing))
+    if hp:
+        print_breakdown(hp)
+
+
+def have(tool):
+    return shutil.which(tool) is not None
+
+
+def print_rows(lat, st, runs, rss0, rss1, tp, hl, ho, dr):
+    epoll = "build/progs/slow_epoll PORT 0"
     how = ("python3 -m http.server under the shim, LAMEDUCK_DELAY=30s: kill -TERM, then GET /readyz "
            "in a loop until 503; a new server each trial")
     print("| kill -TERM to /readyz 503, median (%d trials) | %.2f ms | - | - | %s |"
