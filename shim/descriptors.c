@@ -25,18 +25,21 @@ real_close_range(unsigned lo, unsigned hi, int flags)
 	return (int)syscall(SYS_close_range, lo, hi, flags);
 }
 
+/* On the hot path: one look-up of the entry, read and cleared in place. */
 static int
 close_one(int fd)
 {
-	uint8_t v = ld_fd_get(fd);
+	_Atomic uint8_t *e = ld_fd_slot(fd);
+	uint8_t v;
 
-	if (v & LD_FD_OWN)
-		return 0;
-	if ((v & LD_FD_TYPE) == LD_FD_SIGFD)
-		ld_sig_untrack_signalfd(fd);
-	/* Forget first: once closed, the number may be reused at once. */
-	if (v)
-		ld_fd_set(fd, 0);
+	if (e != 0 && (v = atomic_load_explicit(e, memory_order_acquire)) != 0) {
+		if (v & LD_FD_OWN)
+			return 0;
+		if ((v & LD_FD_TYPE) == LD_FD_SIGFD)
+			ld_sig_untrack_signalfd(fd);
+		/* Forget first: once closed, the number may be reused at once. */
+		atomic_store_explicit(e, 0, memory_order_release);
+	}
 	return ld_real.close(fd);
 }
 

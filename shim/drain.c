@@ -123,28 +123,40 @@ release(void)
  * (nginx closing its listeners at a graceful stop) finds nothing, and
  * succeeds.
  */
+/* Out of the hot path: the drain holds fd; wait until it lets go (bounded). */
+static void __attribute__((noinline, cold))
+wait_unheld(_Atomic int *busy, int fd)
+{
+	int saved = errno;
+
+	for (int waits = 0; atomic_load(&held_fd) == fd && waits < 5000; waits++) {
+		struct timespec ts = { 0, 20 * 1000 };
+
+		atomic_fetch_sub(busy, 1);
+		nanosleep(&ts, NULL);
+		atomic_fetch_add(busy, 1);
+	}
+	errno = saved;
+}
+
 int
 ld_drain_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	_Atomic int *busy = &ctl_busy[(unsigned)fd % LD_CTL_BUCKETS];
-	int saved = errno, r;
+	int saved, r;
 
-	for (int waits = 0;; waits++) {
-		atomic_fetch_add(busy, 1);
-		if (atomic_load(&held_fd) != fd || waits >= 5000)
-			break;
+	atomic_fetch_add(busy, 1);
+	if (atomic_load(&held_fd) == fd)
+		wait_unheld(busy, fd);
+	if (op != EPOLL_CTL_DEL) {
+		r = ld_real.epoll_ctl(epfd, op, fd, ev);
 		atomic_fetch_sub(busy, 1);
-		{
-			struct timespec ts = { 0, 20 * 1000 };
-
-			nanosleep(&ts, NULL);
-		}
+		return r;
 	}
-	errno = saved;
+	saved = errno;
 	r = ld_real.epoll_ctl(epfd, op, fd, ev);
 	atomic_fetch_sub(busy, 1);
-
-	if (r == -1 && errno == ENOENT && op == EPOLL_CTL_DEL && (ld_fd_get(fd) & LD_FD_STOPPED)) {
+	if (r == -1 && errno == ENOENT && (ld_fd_get(fd) & LD_FD_STOPPED)) {
 		errno = saved;
 		return 0;
 	}

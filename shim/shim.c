@@ -135,7 +135,13 @@ member_main(void *arg)
 			ld_drain_end();
 			ended = 1;
 		}
-		ld_tree_wait(seq, acted && !ended ? LD_DRAIN_CHECK_MS : (ended ? -1 : LD_SCAN_MS));
+		/*
+		 * Looks every drain tick while draining, every scan tick while
+		 * the tree starts; otherwise sleeps until the tree changes (the
+		 * owner wakes every member at each change).
+		 */
+		ld_tree_wait(seq, acted && !ended ? LD_DRAIN_CHECK_MS :
+		    (!acted && state == LD_ST_STARTING ? LD_SCAN_MS : -1));
 	}
 	return NULL;
 }

@@ -89,11 +89,10 @@ hand_over(int c, struct sockaddr *addr, socklen_t *alen, int flags)
 	return c;
 }
 
+/* Everything but the plain case below; saved is the caller's errno. */
 static int
-accept_one(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
+accept_slow(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four, int saved)
 {
-	int saved = errno;
-
 	/* Bounded: a stop that never comes must not hold the program here. */
 	for (int waits = 0;; waits++) {
 		uint8_t v = ld_fd_get(fd);
@@ -170,6 +169,48 @@ accept_one(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 		}
 		return r;
 	}
+}
+
+/*
+ * The plain case, on the hot path: a listener that counts, that this process
+ * has accepted from before, and that the drain has not stopped. Anything
+ * else, and any error but a non-blocking listener's EAGAIN or a plain
+ * failure, goes to accept_slow, which looks again.
+ */
+static inline int
+accept_one(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
+{
+	_Atomic uint8_t *e = ld_fd_slot(fd), *ce;
+	int r;
+	uint8_t v;
+
+	v = e != 0 ? atomic_load_explicit(e, memory_order_acquire) : 0;
+	if ((v & (LD_FD_TYPE | LD_FD_ACCEPTS | LD_FD_STOPPED)) != (LD_FD_LISTEN | LD_FD_ACCEPTS))
+		return accept_slow(fd, addr, alen, flags, four, errno);
+	r = four ? ld_real.accept4(fd, addr, alen, flags) : ld_real.accept(fd, addr, alen);
+	if (r < 0) {
+		/* errno is the failure's now: a later success may leave it so, as libc may. */
+		if (errno == EINVAL || (errno == EAGAIN && !(v & LD_FD_NBLOCK)))
+			return accept_slow(fd, addr, alen, flags, four, errno);
+		return r;
+	}
+	if ((atomic_load_explicit(e, memory_order_acquire) & LD_FD_STOPPED) &&
+	    ld_drain_placeholder(fd)) {
+		/* Stopped meanwhile, and this is the placeholder's doorbell. */
+		ld_close(r);
+		return accept_slow(fd, addr, alen, flags, four, errno);
+	}
+	ce = ld_fd_slot(r);
+	if (ce != 0)
+		atomic_store_explicit(ce, LD_FD_CONN, memory_order_release);
+	else {
+		int saved = errno;
+
+		ld_fd_set(r, LD_FD_CONN);	/* a new page of the table */
+		errno = saved;
+	}
+	ld_tree_count_accept();
+	return r;
 }
 
 LD_EXPORT int
