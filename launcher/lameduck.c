@@ -99,6 +99,7 @@ static const struct option longopts[] = {
 	{ "health",	   required_argument, NULL, OPT_VAR + LD_VAR_HEALTH },
 	{ "ready-ports",   required_argument, NULL, OPT_VAR + LD_VAR_PORTS },
 	{ "ready",	   required_argument, NULL, OPT_VAR + LD_VAR_READY },
+	{ "retire",	   required_argument, NULL, OPT_VAR + LD_VAR_RETIRE },
 	{ "log",	   required_argument, NULL, OPT_VAR + LD_VAR_LOG },
 	{ "log-format",	   required_argument, NULL,
 	    OPT_VAR + LD_VAR_LOG_FORMAT },
@@ -150,6 +151,7 @@ usage(void)
 "  --ready WHEN        LAMEDUCK_READY: listen or start (listen)\n"
 "  --log LEVEL         LAMEDUCK_LOG: off, error, warn, info, debug (info)\n"
 "  --log-format F      LAMEDUCK_LOG_FORMAT: text or json (text)\n"
+"  --retire on|off     LAMEDUCK_RETIRE: close keep-alive connections (on)\n"
 "  --force             run a program the shim can not work in\n"
 "                      (values are still checked)\n"
 "  --check             print the configuration in effect and exit\n"

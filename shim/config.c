@@ -929,6 +929,7 @@ ld_config_defaults(struct ld_config *cfg)
 	health(DEFAULT_HEALTH, cfg, NULL);
 	cfg->nports = 0;
 	cfg->ready = LD_READY_LISTEN;
+	cfg->retire = 1;
 	cfg->log_level = LD_LOG_INFO;
 	cfg->log_format = LD_FMT_TEXT;
 }
@@ -1130,6 +1131,25 @@ show_ready(const struct ld_config *cfg, struct ld_out *o)
 	show_word(o, readies, (int)cfg->ready);
 }
 
+static const char *const switches[] = { "off", "on", NULL };
+
+static int
+var_retire(const char *s, struct ld_config *cfg, const struct ld_err *e)
+{
+	int i;
+
+	if ((i = word(s, switches, e)) < 0)
+		return -1;
+	cfg->retire = i;
+	return 0;
+}
+
+static void
+show_retire(const struct ld_config *cfg, struct ld_out *o)
+{
+	show_word(o, switches, cfg->retire);
+}
+
 static int
 var_log(const char *s, struct ld_config *cfg, const struct ld_err *e)
 {
@@ -1195,6 +1215,8 @@ static const struct {
 	    var_log, show_log },
 	[LD_VAR_LOG_FORMAT] = { "LAMEDUCK_LOG_FORMAT",
 	    "unset it for the default text", var_log_format, show_log_format },
+	[LD_VAR_RETIRE] = { "LAMEDUCK_RETIRE", "unset it for the default on",
+	    var_retire, show_retire },
 };
 
 const char *

@@ -28,6 +28,7 @@ enum ld_var {
 	LD_VAR_READY,
 	LD_VAR_LOG,
 	LD_VAR_LOG_FORMAT,
+	LD_VAR_RETIRE,
 	LD_NVARS
 };
 
@@ -50,10 +51,11 @@ struct ld_config {
 	enum ld_ready	ready;			/* LAMEDUCK_READY, default listen */
 	enum ld_level	log_level;		/* LAMEDUCK_LOG, default info */
 	enum ld_format	log_format;		/* LAMEDUCK_LOG_FORMAT, default text */
+	int		retire;			/* LAMEDUCK_RETIRE=on: close HTTP/1.x keep-alive, default on */
 };
 
 /* The process's configuration, loaded once by the constructor (shim.c). */
-extern struct ld_config ld_cfg;
+extern struct ld_config ld_cfg __attribute__((visibility("hidden")));
 
 /* Look-up function for variables: returns NULL when unset. */
 typedef const char *(*ld_getenv_fn)(const char *name, void *ctx);

@@ -73,6 +73,7 @@ static struct {
 	int	deferred;	/* made here but never accepted from: shut down later */
 	_Atomic int rung;	/* its placeholder holds a doorbell */
 	int	bell;		/* then our own reference to it is in LD_OWN_BELL0 + bell */
+	uint16_t port;		/* where it listened */
 } stopped[LD_MAX_STOPPED];
 static int nstopped;
 
@@ -471,6 +472,18 @@ add_known(int fd, uint8_t v, void *arg)
 		k->fds[k->n++] = fd;
 }
 
+static uint16_t
+local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	uint16_t port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 || ld_addr_port(&ss, &port) == -1)
+		return 0;
+	return port;
+}
+
 static int
 listening(int fd)
 {
@@ -568,6 +581,7 @@ ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
 		stopped[k].fd = fd;
 		stopped[k].nonblock = (ld_real.fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
 		stopped[k].priv = ld_real.fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		stopped[k].port = local_port(fd);
 		stopped[k].deferred = 0;
 		if (stopped[k].priv < 0)
 			continue;
@@ -707,6 +721,15 @@ ld_drain_after_fork(void)
 		if (stopped[i].priv >= 0)
 			ld_close(stopped[i].priv);
 	nstopped = 0;
+}
+
+int
+ld_drain_stopped_port(uint16_t port)
+{
+	for (int i = 0; i < nstopped; i++)
+		if (port != 0 && stopped[i].port == port)
+			return 1;
+	return 0;
 }
 
 int

@@ -29,6 +29,8 @@ void	ld_drain_end(void);
 
 /* In a forked child (async-signal-safe): drop the parent's drain state. */
 void	ld_drain_after_fork(void);
+/* Did the drain stop a listener on this port (so a connection there was accepted from it)? */
+int	ld_drain_stopped_port(uint16_t port);
 /* Is fd a queued connection the drain holds for the program? */
 int	ld_drain_stashed(int fd);
 /* accept() on a stopped listener: a connection from its queue, or -1. */

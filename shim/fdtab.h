@@ -38,7 +38,7 @@ static inline void ld_fd_read(int fd);
 static inline void ld_fd_wrote(int fd);
 
 /* This process holds a TCP listener that counts (it serves: a worker). */
-extern _Atomic int ld_holds_listeners;
+extern _Atomic int ld_holds_listeners __attribute__((visibility("hidden")));
 
 /* The shim's own descriptors, each in a slot that follows it when it moves. */
 enum ld_own {
@@ -68,7 +68,7 @@ int	ld_own_hide_keep(int fd);
 
 #define LD_FDT_SHIFT	12
 #define LD_FDT_PAGES	4096	/* 4096 x 4096: descriptors up to 16M are tracked */
-extern _Atomic(_Atomic uint8_t *) ld_fdt_pages[LD_FDT_PAGES];
+extern _Atomic(_Atomic uint8_t *) ld_fdt_pages[LD_FDT_PAGES] __attribute__((visibility("hidden")));
 
 static inline _Atomic uint8_t *
 ld_fd_slot(int fd)

@@ -304,6 +304,13 @@ metrics(char *b, size_t cap, const struct ld_health_status *st, long long now)
 	out(b, cap, &n, "# HELP lameduck_connections_accepted_total Connections accepted.\n"
 	    "# TYPE lameduck_connections_accepted_total counter\n"
 	    "lameduck_connections_accepted_total %llu\n", ld_tree_accepted());
+	out(b, cap, &n, "# HELP lameduck_connections_retired_total Connections retired from the "
+	    "lame-duck signal on: by a \"Connection: close\" in their next response, or closed "
+	    "idle before delivery.\n"
+	    "# TYPE lameduck_connections_retired_total counter\n"
+	    "lameduck_connections_retired_total{how=\"header\"} %llu\n"
+	    "lameduck_connections_retired_total{how=\"idle\"} %llu\n",
+	    ld_tree_retired(0), ld_tree_retired(1));
 	out(b, cap, &n, "# HELP lameduck_in_flight Requests in flight (counted while draining).\n"
 	    "# TYPE lameduck_in_flight gauge\n"
 	    "lameduck_in_flight %ld\n", st->in_flight);

@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "conns.h"
 #include "fdtab.h"
 #include "real.h"
 
@@ -22,7 +23,24 @@
 extern void __chk_fail(void) __attribute__((noreturn));
 #endif
 
-#define AFTER_READ(r, fd)	do { if ((r) > 0) ld_fd_read(fd); } while (0)
+/*
+ * From the lame-duck signal on, the first bytes of a request tell whether
+ * its connection is one to retire (conns.c); before, one test of a flag.
+ */
+#define AFTER_READ_BUF(r, fd, buf)	do {					\
+		if ((r) > 0) {							\
+			if (ld_conn_retiring())					\
+				ld_conn_read(fd, buf, (size_t)(r));		\
+			ld_fd_read(fd);						\
+		}							\
+	} while (0)
+#define AFTER_READ_IOV(r, fd, iov, cnt)	do {					\
+		if ((r) > 0) {							\
+			if (ld_conn_retiring())					\
+				read_iov(fd, iov, cnt, (size_t)(r));		\
+			ld_fd_read(fd);						\
+		}							\
+	} while (0)
 #define AFTER_WRITE(r, fd)	do { if ((r) > 0) ld_fd_wrote(fd); } while (0)
 /*
  * The descriptor a receive counts on: none (-1, in no page of the table)
@@ -31,12 +49,23 @@ extern void __chk_fail(void) __attribute__((noreturn));
  */
 #define COUNTED(fd, flags)	((flags) & MSG_PEEK ? -1 : (fd))
 
+/* The first bytes read into an iovec, for conns.c. */
+static void
+read_iov(int fd, const struct iovec *iov, int cnt, size_t r)
+{
+	for (int i = 0; i < cnt; i++)
+		if (iov[i].iov_len > 0) {
+			ld_conn_read(fd, iov[i].iov_base, iov[i].iov_len < r ? iov[i].iov_len : r);
+			return;
+		}
+}
+
 static inline ssize_t
 do_read(int fd, void *buf, size_t n)
 {
 	ssize_t r = ld_real.read(fd, buf, n);
 
-	AFTER_READ(r, fd);
+	AFTER_READ_BUF(r, fd, buf);
 	return r;
 }
 
@@ -62,7 +91,7 @@ readv(int fd, const struct iovec *iov, int cnt)
 {
 	ssize_t r = ld_real.readv(fd, iov, cnt);
 
-	AFTER_READ(r, fd);
+	AFTER_READ_IOV(r, fd, iov, cnt);
 	return r;
 }
 
@@ -72,7 +101,7 @@ do_recv(int fd, void *buf, size_t n, int flags)
 	int counted = COUNTED(fd, flags);
 	ssize_t r = ld_real.recv(fd, buf, n, flags);
 
-	AFTER_READ(r, counted);
+	AFTER_READ_BUF(r, counted, buf);
 	return r;
 }
 
@@ -99,7 +128,7 @@ do_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, sockl
 	int counted = COUNTED(fd, flags);
 	ssize_t r = ld_real.recvfrom(fd, buf, n, flags, addr, alen);
 
-	AFTER_READ(r, counted);
+	AFTER_READ_BUF(r, counted, buf);
 	return r;
 }
 
@@ -127,15 +156,25 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 	int counted = COUNTED(fd, flags);
 	ssize_t r = ld_real.recvmsg(fd, msg, flags);
 
-	AFTER_READ(r, counted);
+	AFTER_READ_IOV(r, counted, msg->msg_iov, (int)msg->msg_iovlen);
 	return r;
 }
 
+/*
+ * Writes: from the lame-duck signal on, through conns.c, which may add a
+ * header of ours (never counted in what the call returns).
+ */
 LD_EXPORT ssize_t
 write(int fd, const void *buf, size_t n)
 {
-	ssize_t r = ld_real.write(fd, buf, n);
+	ssize_t r;
 
+	if (ld_conn_retiring()) {
+		struct iovec iov = { (void *)buf, n };
+
+		r = ld_conn_write(fd, &iov, 1, 0, 0, NULL, 0);
+	} else
+		r = ld_real.write(fd, buf, n);
 	AFTER_WRITE(r, fd);
 	return r;
 }
@@ -143,8 +182,12 @@ write(int fd, const void *buf, size_t n)
 LD_EXPORT ssize_t
 writev(int fd, const struct iovec *iov, int cnt)
 {
-	ssize_t r = ld_real.writev(fd, iov, cnt);
+	ssize_t r;
 
+	if (ld_conn_retiring())
+		r = ld_conn_write(fd, iov, cnt, 0, 0, NULL, 0);
+	else
+		r = ld_real.writev(fd, iov, cnt);
 	AFTER_WRITE(r, fd);
 	return r;
 }
@@ -152,8 +195,14 @@ writev(int fd, const struct iovec *iov, int cnt)
 LD_EXPORT ssize_t
 send(int fd, const void *buf, size_t n, int flags)
 {
-	ssize_t r = ld_real.send(fd, buf, n, flags);
+	ssize_t r;
 
+	if (ld_conn_retiring()) {
+		struct iovec iov = { (void *)buf, n };
+
+		r = ld_conn_write(fd, &iov, 1, 1, flags, NULL, 0);
+	} else
+		r = ld_real.send(fd, buf, n, flags);
 	AFTER_WRITE(r, fd);
 	return r;
 }
@@ -162,8 +211,14 @@ LD_EXPORT ssize_t
 sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
     socklen_t alen)
 {
-	ssize_t r = ld_real.sendto(fd, buf, n, flags, addr, alen);
+	ssize_t r;
 
+	if (ld_conn_retiring()) {
+		struct iovec iov = { (void *)buf, n };
+
+		r = ld_conn_write(fd, &iov, 1, 1, flags, addr, alen);
+	} else
+		r = ld_real.sendto(fd, buf, n, flags, addr, alen);
 	AFTER_WRITE(r, fd);
 	return r;
 }
@@ -171,8 +226,14 @@ sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr
 LD_EXPORT ssize_t
 sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	ssize_t r = ld_real.sendmsg(fd, msg, flags);
+	ssize_t r;
 
+	/* Control messages go once, as they are: such a call is never rewritten. */
+	if (ld_conn_retiring() && msg->msg_controllen == 0)
+		r = ld_conn_write(fd, msg->msg_iov, (int)msg->msg_iovlen, 1, flags, msg->msg_name,
+		    msg->msg_namelen);
+	else
+		r = ld_real.sendmsg(fd, msg, flags);
 	AFTER_WRITE(r, fd);
 	return r;
 }
@@ -180,8 +241,11 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 static inline ssize_t
 do_sendfile(int out, int in, off_t *off, size_t n)
 {
-	ssize_t r = ld_real.sendfile(out, in, off, n);
+	ssize_t r;
 
+	if (ld_conn_retiring() && ld_conn_before_sendfile(out) == -1)
+		return -1;
+	r = ld_real.sendfile(out, in, off, n);
 	AFTER_WRITE(r, out);
 	return r;
 }

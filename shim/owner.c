@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conns.h"
 #include "drain.h"
 #include "fdtab.h"
 #include "health.h"
@@ -137,6 +138,18 @@ finish_delivery(int sig, const char *held)
 		ld_err("cannot queue SIG%s: %s", signame(sig), strerror(errno));
 }
 
+/* Before delivery: the connections retired, and a FIN on the idle ones. */
+static void
+close_idle(void)
+{
+	int n = ld_conn_close_idle();
+	unsigned long long h = ld_tree_retired(0);
+
+	if (n > 0 || h > 0)
+		ld_info("retiring connections: %llu closed by their response's "
+		    "\"Connection: close\", %d idle one%s closed now (FIN)", h, n, n == 1 ? "" : "s");
+}
+
 static void
 deliver(long long now)
 {
@@ -149,6 +162,8 @@ deliver(long long now)
 		(void)ld_real.epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_DEL, ld_own(LD_OWN_SIGFD), NULL);
 		ld_own_close(LD_OWN_SIGFD);
 	}
+	if (ld_cfg.retire)
+		close_idle();
 	ld_drain_end();
 	ld_sig_release();
 	owner.held[0] = '\0';
@@ -315,6 +330,8 @@ on_signal(const struct ld_caught *c)
 	a = ld_lc_signal(&owner.lc, c->signo, to, wants_drain(to), now);
 	if (a == LD_ACT_LAMEDUCK) {
 		owner.first = *c;
+		if (ld_cfg.retire)
+			ld_retire_begin();
 		ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
 		ld_info("SIG%s from pid %d: not ready, serving %s more", signame(c->signo),
 		    c->pid, d);

@@ -59,7 +59,7 @@ int	ld_fstat(int fd, struct stat *st);
 /* The monotonic clock in milliseconds. */
 long long ld_now_ms(void);
 
-extern struct ld_real ld_real;
+extern struct ld_real ld_real __attribute__((visibility("hidden")));
 
 /* Resolve every symbol; called first thing in the constructor. */
 void	ld_real_init(void);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conns.h"
 #include "drain.h"
 #include "fdtab.h"
 #include "health.h"
@@ -131,7 +132,12 @@ member_main(void *arg)
 			atomic_store(&me->conns, (int)conns);
 			atomic_store(&me->stopped, acted);
 		}
+		if (ld_cfg.retire && (state == LD_ST_LAMEDUCK || state == LD_ST_DRAINING) &&
+		    !ld_conn_retiring())
+			ld_retire_begin();
 		if (state == LD_ST_DELIVERED && !ended) {
+			if (ld_cfg.retire)
+				(void)ld_conn_close_idle();
 			ld_drain_end();
 			ended = 1;
 		}

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conns.h"
 #include "drain.h"
 #include "fdtab.h"
 #include "health.h"
@@ -101,6 +102,8 @@ accept_slow(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four,
 		if (v & LD_FD_STOPPED) {
 			r = ld_drain_take(fd);
 			if (r >= 0) {
+				if (ld_conn_retiring())
+					ld_conn_reset(r);
 				errno = saved;
 				return hand_over(r, addr, alen, flags);
 			}
@@ -117,6 +120,8 @@ accept_slow(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four,
 		if (r >= 0) {
 			if ((v & LD_FD_TYPE) == LD_FD_LISTEN) {
 				ld_fd_set(r, LD_FD_CONN);
+				if (ld_conn_retiring())
+					ld_conn_reset(r);
 				ld_tree_count_accept();
 				if (!(v & LD_FD_ACCEPTS)) {
 					/* First accept here: a worker now, if it is one. */
@@ -209,6 +214,8 @@ accept_one(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 		ld_fd_set(r, LD_FD_CONN);	/* a new page of the table */
 		errno = saved;
 	}
+	if (ld_conn_retiring())
+		ld_conn_reset(r);	/* the number's last connection was retired */
 	ld_tree_count_accept();
 	return r;
 }

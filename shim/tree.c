@@ -35,6 +35,7 @@
 struct ld_tree *ld_tree;
 _Atomic int ld_role;
 static _Atomic unsigned long long accepted;	/* without a tree */
+static _Atomic unsigned long long retired[2];
 
 int
 ld_tree_create(void)
@@ -283,4 +284,20 @@ ld_tree_accepted(void)
 	struct ld_tree *t = ld_tree;
 
 	return atomic_load(t != NULL ? &t->accepted : &accepted);
+}
+
+void
+ld_tree_count_retired(int idle)
+{
+	struct ld_tree *t = ld_tree;
+
+	atomic_fetch_add(t != NULL ? &t->retired[idle != 0] : &retired[idle != 0], 1);
+}
+
+unsigned long long
+ld_tree_retired(int idle)
+{
+	struct ld_tree *t = ld_tree;
+
+	return atomic_load(t != NULL ? &t->retired[idle != 0] : &retired[idle != 0]);
 }

@@ -47,6 +47,7 @@ struct ld_tree {
 	_Atomic int	yield_pid;	/* the member that asks */
 	_Atomic int	yield_done;	/* the owner (pid) that has closed its port */
 	_Atomic unsigned long long accepted;	/* connections accepted by the tree's processes */
+	_Atomic unsigned long long retired[2];	/* connections retired: by header, idle */
 	struct ld_member m[LD_TREE_MAX];
 };
 
@@ -54,8 +55,8 @@ struct ld_tree {
 #define LD_SIG_FORWARDED	0x4c44f0	/* a member passes an outside signal to the owner */
 #define LD_SIG_FROM_OWNER	0x4c44f1	/* the owner hands the delivered signal on */
 
-extern struct ld_tree *ld_tree;
-extern _Atomic int ld_role;
+extern struct ld_tree *ld_tree __attribute__((visibility("hidden")));
+extern _Atomic int ld_role __attribute__((visibility("hidden")));
 
 /* Owner: make the mapping and name it for exec'd descendants. */
 int	ld_tree_create(void);
@@ -86,6 +87,9 @@ void	ld_tree_sum(struct ld_tree_sum *s);
 /* A connection was accepted here; how many were in the whole tree (or this process). */
 void	ld_tree_count_accept(void);
 unsigned long long ld_tree_accepted(void);
+/* A connection was retired here (idle: closed idle, else by its header); how many in the tree. */
+void	ld_tree_count_retired(int idle);
+unsigned long long ld_tree_retired(int idle);
 /* Owner: queue sig to every live member, as if from `pid`. */
 int	ld_tree_signal_members(int sig, pid_t pid, uid_t uid);
 

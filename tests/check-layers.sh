@@ -25,8 +25,8 @@ fi
 # The floors, lowest first. A file calls only files on its own floor or lower.
 floor_of() {
 	case "$1" in
-	real|fdtab|config|lifecycle|http|log|compat|procfs) echo 1 ;;	# ground
-	rawconn|drain|tree|health|sigtable) echo 2 ;;			# machinery
+	real|fdtab|config|lifecycle|http|log|compat|procfs|retire) echo 1 ;;	# ground
+	rawconn|drain|tree|health|sigtable|conns) echo 2 ;;		# machinery
 	owner|shim) echo 3 ;;						# the owner
 	sockets|descriptors|io|process|signals) echo 4 ;;		# what the program calls
 	*) echo 0 ;;

@@ -928,7 +928,8 @@ def log_pid_problems(pod):
     return bad
 
 
-def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=None, into=None):
+def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=None, into=None,
+            mode="http", seconds=WRK_SECONDS):
     """Two pods from make_pod behind HAProxy under wrk; SIGTERM to pod a's
     owner (group=True: to its whole process group) 2 s into the run. See the
     module's docstring for what is asserted. before(t, a) runs just before
@@ -937,14 +938,16 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
     problems (or a thread with a .problems list, for during). Returns wrk's
     figures (parse_wrk) with `failed` (socket errors + non-2xx), `conns`
     and `exit` (how pod a's owner ended, e.g. "exit status 0"); `into`, a
-    dict, gets them too, and `problems`, before the case fails or passes."""
+    dict, gets them too, and `problems`, before the case fails or passes.
+    mode: HAProxy's, http (L7) or tcp (L4: established connections stay on
+    their pod); seconds: wrk's run."""
     need("haproxy", "wrk", "ss")
     a = make_pod(t, "a")
     b = make_pod(t, "b")
-    fe, sock, hap = start_haproxy(t, "http", [(p.addr, p.port, p.hport) for p in (a, b)])
+    fe, sock, hap = start_haproxy(t, mode, [(p.addr, p.port, p.hport) for p in (a, b)])
     sampler = HealthSampler([a, b])
 
-    wrk = t.spawn(["wrk", "-t2", "-c%d" % conns, "-d%ds" % WRK_SECONDS, "--timeout", "3s",
+    wrk = t.spawn(["wrk", "-t2", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "3s",
                    "http://127.0.0.1:%d%s" % (fe, a.path)], shim=False, name="wrk")
     time.sleep(KILL_AT)
     check(wrk.alive(), "wrk ended early: %s" % wrk.tail())
@@ -992,7 +995,7 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
     if dur is not None:
         dur.join(15)
     rc_ok, rc_text = a.exit_check()
-    wrk.wait_exit(WRK_SECONDS + 15)
+    wrk.wait_exit(seconds + 15)
     out = "\n".join(wrk.out_lines())
     res = parse_wrk(out)
     bad_ss = sampler.finish()

@@ -850,6 +850,11 @@ test_enums(void **state)
 	load_bad("LAMEDUCK_LOG_FORMAT", "JSON",
 	    "LAMEDUCK_LOG_FORMAT=\"JSON\" is not one of text, json");
 	load_bad("LAMEDUCK_LOG_FORMAT", "logfmt", NULL);
+	load_ok(&cfg, "LAMEDUCK_RETIRE", "off");
+	assert_int_equal(cfg.retire, 0);
+	load_ok(&cfg, "LAMEDUCK_RETIRE", "on");
+	assert_int_equal(cfg.retire, 1);
+	load_bad("LAMEDUCK_RETIRE", "yes", "LAMEDUCK_RETIRE=\"yes\" is not one of off, on");
 }
 
 /* --- the whole --- */
@@ -931,7 +936,7 @@ test_empty_values(void **state)
 	static const char *const vars[] = { "LAMEDUCK_DELAY",
 	    "LAMEDUCK_DRAIN_TIMEOUT", "LAMEDUCK_DRAIN", "LAMEDUCK_SIGNALS",
 	    "LAMEDUCK_DELIVER", "LAMEDUCK_HEALTH", "LAMEDUCK_PORTS",
-	    "LAMEDUCK_READY", "LAMEDUCK_LOG", "LAMEDUCK_LOG_FORMAT" };
+	    "LAMEDUCK_READY", "LAMEDUCK_LOG", "LAMEDUCK_LOG_FORMAT", "LAMEDUCK_RETIRE" };
 	size_t i;
 
 	(void)state;
@@ -1016,7 +1021,7 @@ test_config_names(void **state)
 	static const char *const want[LD_NVARS] = { "LAMEDUCK_DELAY",
 	    "LAMEDUCK_DRAIN_TIMEOUT", "LAMEDUCK_DRAIN", "LAMEDUCK_SIGNALS",
 	    "LAMEDUCK_DELIVER", "LAMEDUCK_HEALTH", "LAMEDUCK_PORTS",
-	    "LAMEDUCK_READY", "LAMEDUCK_LOG", "LAMEDUCK_LOG_FORMAT" };
+	    "LAMEDUCK_READY", "LAMEDUCK_LOG", "LAMEDUCK_LOG_FORMAT", "LAMEDUCK_RETIRE" };
 	struct ld_config cfg;
 	char buf[16];
 	int v;
@@ -1053,10 +1058,10 @@ static void
 test_show_values(void **state)
 {
 	static const char *const dflt[LD_NVARS] = { "10s", "15s", "always",
-	    "TERM", "TERM", ":8799", "", "listen", "info", "text" };
+	    "TERM", "TERM", ":8799", "", "listen", "info", "text", "on" };
 	static const char *const set[LD_NVARS] = { "1m30s", "1s500ms",
 	    "auto", "INT,TERM", "INT:INT,TERM:QUIT", "[::1]:9000",
-	    "8080,443", "start", "debug", "json" };
+	    "8080,443", "start", "debug", "json", "off" };
 	struct env none = { { NULL } };
 	struct env e = { {
 		"LAMEDUCK_DELAY", "90",
@@ -1069,6 +1074,7 @@ test_show_values(void **state)
 		"LAMEDUCK_READY", "start",
 		"LAMEDUCK_LOG", "debug",
 		"LAMEDUCK_LOG_FORMAT", "json",
+		"LAMEDUCK_RETIRE", "off",
 		NULL } };
 	char val[LD_NVARS][LD_SHOW_MAX];
 	struct ld_config cfg;

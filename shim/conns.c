@@ -1,0 +1,228 @@
+/*
+ * Retiring accepted connections from the lame-duck signal on.
+ *
+ * A keep-alive connection stays where an L4 balancer put it until one side
+ * closes it, whatever /readyz says. From the signal on, the first request
+ * the program reads on a connection between two requests tells whether it
+ * speaks HTTP/1.x; if it does, the next final response carries
+ * "Connection: close" (retire.c), the client closes after reading it, and
+ * its next request opens a connection the balancer sends elsewhere. What
+ * is not HTTP/1.x (TLS, HTTP/2, redis, anything else) passes untouched.
+ * Before delivery, with nothing left in flight, every idle connection gets
+ * a FIN (shutdown SHUT_WR): the client closes, the program reads EOF and
+ * closes as it always does. Its writes on such a connection go out with
+ * MSG_NOSIGNAL, so a late one fails with EPIPE instead of raising SIGPIPE.
+ *
+ * The state of each connection is in a table by descriptor, made page by
+ * page on demand, where every thread of the program sees it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#ifdef __GLIBC__
+#include <linux/sockios.h>
+#else
+#define SIOCINQ		FIONREAD	/* <linux/sockios.h>: musl-gcc has no kernel headers */
+#define SIOCOUTQ	TIOCOUTQ
+#endif
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "conns.h"
+#include "drain.h"
+#include "fdtab.h"
+#include "procfs.h"
+#include "real.h"
+#include "retire.h"
+#include "tree.h"
+
+#define CONN_SHIFT	12
+#define CONN_PAGES	4096	/* as far as the descriptor table goes */
+
+struct conn {
+	struct ld_rt	rt;
+	uint8_t		shut;		/* our FIN went out: no SIGPIPE for the program */
+	uint8_t		counted;	/* its close went out and was counted */
+};
+
+_Atomic int ld_retiring;
+static _Atomic(struct conn *) pages[CONN_PAGES];
+
+static struct conn *
+conn_of(int fd, int make)
+{
+	unsigned u = (unsigned)fd, i = u >> CONN_SHIFT;
+	struct conn *p, *expected = NULL;
+
+	if (i >= CONN_PAGES)
+		return NULL;
+	p = atomic_load_explicit(&pages[i], memory_order_acquire);
+	if (p == NULL && make) {
+		size_t size = sizeof(struct conn) << CONN_SHIFT;
+		int e = errno;
+
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		errno = e;
+		if (p == MAP_FAILED)
+			return NULL;
+		if (!atomic_compare_exchange_strong(&pages[i], &expected, p)) {
+			munmap(p, size);	/* another thread was first */
+			p = expected;
+		}
+	}
+	return p != NULL ? &p[u & ((1U << CONN_SHIFT) - 1)] : NULL;
+}
+
+void
+ld_retire_begin(void)
+{
+	atomic_store(&ld_retiring, 1);
+}
+
+void
+ld_conn_reset(int fd)
+{
+	struct conn *c = conn_of(fd, 0);
+
+	if (c != NULL)
+		memset(c, 0, sizeof(*c));
+}
+
+void
+ld_conn_read(int fd, const void *buf, size_t n)
+{
+	uint8_t v = ld_fd_get(fd);
+	struct conn *c;
+
+	/* A connection between two requests: the program wrote since it last read. */
+	if ((v & LD_FD_TYPE) != LD_FD_CONN || (v & LD_FD_READ))
+		return;
+	c = conn_of(fd, 1);
+	if (c == NULL || c->rt.phase != LD_RT_NONE)
+		return;
+	if (ld_rt_is_request(buf, n))
+		ld_rt_arm(&c->rt);
+	else
+		c->rt.phase = LD_RT_OFF;	/* not HTTP/1.x: never touched */
+}
+
+struct out {
+	int			fd;
+	int			send;
+	int			flags;
+	const struct sockaddr	*name;
+	socklen_t		namelen;
+};
+
+static ssize_t
+out_send(void *ctx, const struct iovec *iov, int cnt)
+{
+	const struct out *o = ctx;
+	struct msghdr m;
+
+	if (!o->send)
+		return ld_real.writev(o->fd, iov, cnt);
+	memset(&m, 0, sizeof(m));
+	m.msg_name = (void *)o->name;
+	m.msg_namelen = o->namelen;
+	m.msg_iov = (struct iovec *)iov;
+	m.msg_iovlen = (size_t)cnt;
+	return ld_real.sendmsg(o->fd, &m, o->flags);
+}
+
+ssize_t
+ld_conn_write(int fd, const struct iovec *iov, int cnt, int send, int flags,
+    const struct sockaddr *name, socklen_t namelen)
+{
+	struct out o = { fd, send, flags, name, namelen };
+	uint8_t v = ld_fd_get(fd);
+	struct conn *c;
+	int blocking;
+	ssize_t r;
+
+	if ((v & LD_FD_TYPE) != LD_FD_CONN || (c = conn_of(fd, 0)) == NULL)
+		return out_send(&o, iov, cnt);
+	if (c->shut) {
+		o.send = 1;
+		o.flags |= MSG_NOSIGNAL;
+	}
+	if (!ld_rt_active(&c->rt))
+		return out_send(&o, iov, cnt);
+	blocking = !(flags & MSG_DONTWAIT) && !(ld_real.fcntl(fd, F_GETFL) & O_NONBLOCK);
+	r = ld_rt_write(&c->rt, iov, cnt, blocking, out_send, &o);
+	if (!c->counted && c->rt.inserting && !ld_rt_pending(&c->rt)) {
+		c->counted = 1;
+		ld_tree_count_retired(0);
+	}
+	return r;
+}
+
+int
+ld_conn_before_sendfile(int fd)
+{
+	uint8_t v = ld_fd_get(fd);
+	struct out o = { fd, 1, MSG_NOSIGNAL, NULL, 0 };
+	struct conn *c;
+
+	if ((v & LD_FD_TYPE) != LD_FD_CONN || (c = conn_of(fd, 0)) == NULL)
+		return 0;
+	if (c->shut) {
+		errno = EPIPE;	/* sendfile would raise SIGPIPE: as if the client had gone */
+		return -1;
+	}
+	while (ld_rt_pending(&c->rt)) {
+		struct iovec iov = { (char *)LD_RETIRE_HEADER + c->rt.ours,
+			LD_RETIRE_HEADER_LEN - c->rt.ours };
+		ssize_t r = out_send(&o, &iov, 1);
+
+		if (r <= 0)
+			return -1;
+		c->rt.ours = (uint8_t)(c->rt.ours + r);
+	}
+	if (ld_rt_active(&c->rt))
+		c->rt.phase = LD_RT_OFF;	/* a head sent from a file: not read, not changed */
+	return 0;
+}
+
+static void
+close_if_idle(int fd, uint8_t v, void *arg)
+{
+	int *n = arg, q = 0;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct conn *c;
+	uint16_t port;
+
+	if (v & LD_FD_READ)
+		return;		/* a request in flight */
+	if ((ioctl(fd, SIOCINQ, &q) == 0 && q > 0) || (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0))
+		return;
+	/*
+	 * Only a connection accepted from a listener the drain stopped: an
+	 * entry the program closed behind our back (fclose) may name another
+	 * socket by now, a connection of its own to a database, say.
+	 */
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 || ld_addr_port(&ss, &port) == -1 ||
+	    !ld_drain_stopped_port(port))
+		return;
+	c = conn_of(fd, 1);
+	if (c == NULL || c->shut || (ld_rt_active(&c->rt) && c->rt.phase != LD_RT_STATUS))
+		return;
+	if (shutdown(fd, SHUT_WR) == 0) {
+		c->shut = 1;
+		(*n)++;
+		ld_tree_count_retired(1);
+	}
+}
+
+int
+ld_conn_close_idle(void)
+{
+	int n = 0, e = errno;
+
+	ld_fd_each(LD_FD_CONN, close_if_idle, &n);
+	errno = e;
+	return n;
+}

@@ -1,0 +1,43 @@
+/*
+ * Retiring accepted connections at the lame-duck signal (README, "Keep-alive
+ * and L4 balancers"): the next HTTP/1.x response on each carries
+ * "Connection: close", and at the drain's end the idle ones are closed
+ * politely (FIN). Until the signal, the wrappers only test ld_retiring.
+ */
+#ifndef LD_CONNS_H
+#define LD_CONNS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Set at the lame-duck signal (LAMEDUCK_RETIRE=on): the wrappers look from then on. */
+extern _Atomic int ld_retiring __attribute__((visibility("hidden")));
+
+static inline int
+ld_conn_retiring(void)
+{
+	return __builtin_expect(atomic_load_explicit(&ld_retiring, memory_order_relaxed), 0);
+}
+
+/* From the lame-duck signal on, in this process. */
+void	ld_retire_begin(void);
+/* A new connection on fd (accepted, or handed over by the drain). */
+void	ld_conn_reset(int fd);
+/* The program read n > 0 bytes from fd (before ld_fd_read marks the request). */
+void	ld_conn_read(int fd, const void *buf, size_t n);
+/*
+ * The program writes on fd: with send set, as send/sendto/sendmsg with
+ * flags (and name, namelen, which a connected socket ignores); otherwise as
+ * write/writev. Returns what the call returns.
+ */
+ssize_t	ld_conn_write(int fd, const struct iovec *iov, int cnt, int send, int flags,
+	    const struct sockaddr *name, socklen_t namelen);
+/* Before a sendfile on fd: 0 to go on, or -1 with errno (EAGAIN, EPIPE). */
+int	ld_conn_before_sendfile(int fd);
+/* Before delivery: FIN on every idle accepted connection. Returns how many. */
+int	ld_conn_close_idle(void);
+
+#endif
