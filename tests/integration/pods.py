@@ -939,8 +939,8 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
     the signal, during(t, a, t_sig) in a thread from the signal on, after(t,
     a, t_sig, t_gone) once the tree is gone; each returns a list of
     problems (or a thread with a .problems list, for during). Returns wrk's
-    figures (parse_wrk) with `failed` (socket errors + non-2xx), `conns`
-    and `exit` (how pod a's owner ended, e.g. "exit status 0"); `into`, a
+    figures (parse_wrk) with `failed` (socket errors + non-2xx), `conns`,
+    `delay` and `exit` (how pod a's owner ended, e.g. "exit status 0"); `into`, a
     dict, gets them too, and `problems`, before the case fails or passes."""
     need("haproxy", "wrk", "ss")
     a = make_pod(t, "a")
@@ -1088,6 +1088,7 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
     res["failed"] = res["connect"] + res["read"] + res["write"] + res["timeout"] + res["non2xx"]
     res["conns"] = conns
     res["exit"] = rc_text
+    res["delay"] = delay
     if into is not None:
         into.update(res, problems=list(problems))
     if problems:

@@ -116,9 +116,9 @@ def test_matrix_uwsgi(t):
     """uWSGI, a pre-fork master with 2 workers, --http11-socket,
     --die-on-term: the workers' requests finish in the drain, then the
     master stops its workers and exits 0. Each worker serves one connection
-    at a time, so the load is 2 connections (more, and HAProxy's extra ones
-    wait in pod b's queue for seconds, timing wrk out, without the shim
-    too). When the drain begins, both workers wait on HAProxy's idle
+    at a time, so the load is 2 connections (with 4 and more, once all
+    traffic goes to pod b, HAProxy's extra connections wait in its queue
+    for seconds and wrk times out). When the drain begins, both workers wait on HAProxy's idle
     keep-alive connections and the slow request waits in the queue: the
     drain must end with it (about 1 s), not when uWSGI's --socket-timeout
     (4 s) lets the workers go."""
