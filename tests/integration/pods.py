@@ -431,18 +431,13 @@ PidFile {d}/apache2.pid
 DefaultRuntimeDir {d}/run
 ErrorLog /dev/stderr
 LogLevel notice
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule mpm_{mpm}_module /usr/lib/apache2/modules/mod_mpm_{mpm}.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
 LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so
 User www-data
 Group www-data
-StartServers 6
-MinSpareServers 4
-MaxSpareServers 16
-ServerLimit 32
-MaxRequestWorkers 32
-KeepAlive On
+{mpm_conf}KeepAlive On
 KeepAliveTimeout 2
 MaxKeepAliveRequests 0
 DocumentRoot {d}/www
@@ -456,11 +451,19 @@ ScriptAlias /cgi-bin/ {d}/cgi-bin/
 """
 
 
-def apache_pod(t, name):
-    """Apache httpd, mpm_prefork, in the foreground (-DFOREGROUND), children
-    as www-data; LAMEDUCK_DELIVER=WINCH (its graceful stop); mod_cgi runs
-    /cgi-bin/slow (1 s)."""
-    pod = Pod(t, name, "apache2")
+APACHE_MPM = {
+    "prefork": "StartServers 6\nMinSpareServers 4\nMaxSpareServers 16\nServerLimit 32\n"
+               "MaxRequestWorkers 32\n",
+    "event": "StartServers 2\nServerLimit 4\nThreadsPerChild 16\nMaxRequestWorkers 64\n"
+             "MinSpareThreads 8\nMaxSpareThreads 48\n",
+}
+
+
+def apache_pod(t, name, mpm="prefork", delay=DELAY):
+    """Apache httpd, mpm_prefork (or `mpm`), in the foreground
+    (-DFOREGROUND), children as www-data; LAMEDUCK_DELIVER=WINCH (its
+    graceful stop); mod_cgi runs /cgi-bin/slow (1 s)."""
+    pod = Pod(t, name, "apache2" if mpm == "prefork" else "apache2 " + mpm, delay=delay)
     os.makedirs(os.path.join(pod.dir, "run"))
     write_cgi(os.path.join(pod.dir, "cgi-bin"))
     pod.slow_path, pod.slow_body, pod.slow_s = "/cgi-bin/slow", "cgi-done", 1.0
@@ -471,7 +474,8 @@ def apache_pod(t, name):
         f.write("apache\n")
     conf = os.path.join(pod.dir, "apache2.conf")
     with open(conf, "w") as f:
-        f.write(APACHE_CONF.format(d=pod.dir, addr=pod.addr, port=pod.port))
+        f.write(APACHE_CONF.format(d=pod.dir, addr=pod.addr, port=pod.port, mpm=mpm,
+                                   mpm_conf=APACHE_MPM[mpm]))
     pod.proc = t.spawn(["/usr/sbin/apache2", "-f", conf, "-DFOREGROUND"],
                        env=pod.env(DELIVER="WINCH"), name="apache2-" + name)
     pod.owner = pod.root = pod.proc.pid

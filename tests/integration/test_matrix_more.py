@@ -18,13 +18,16 @@ records its row with matrix.record() (test_matrix.run_row).
 | aiohttp | web.run_app, one asyncio loop | asyncio.sleep 1 s |
 | Tomcat 10 | one JVM, the HTTP/1.1 connector's thread pool | a JSP, Thread.sleep 1 s |
 | h2o | one process, 2 threads | proxied to an upstream of 1 s |
+| Apache httpd, mpm_event | a parent, children of 16 threads | a CGI script (`sleep 1`) |
+| waitress | one process, 4 threads | time.sleep 1 s in the WSGI app |
 
 Each server's own way to stop is what the row shows: the variables it
-needs (unicorn: LAMEDUCK_DELIVER=QUIT) and how the signalled instance's
-main process ended.
+needs (unicorn: LAMEDUCK_DELIVER=QUIT; Apache: WINCH) and how the
+signalled instance's main process ended.
 
 Packages (tests/deps.sh): uwsgi-core, uwsgi-plugin-python3, python3-uvicorn,
-puma, unicorn, python3-twisted, python3-aiohttp, tomcat10, h2o.
+puma, unicorn, python3-twisted, python3-aiohttp, tomcat10, h2o, apache2,
+python3-waitress.
 """
 import os
 import re
@@ -37,7 +40,7 @@ import time
 from harness import (PROGS, PY, check, children_of, connect, fail, need, now, try_http,
                      wait_for)
 from matrix import dpkg_version
-from pods import DELAY, DRAIN, LB_TIMEOUT, Pod, popen_exit
+from pods import DELAY, DRAIN, LB_TIMEOUT, Pod, apache_pod, popen_exit
 from test_matrix import run_row, version
 
 DELAY2 = 2          # LAMEDUCK_DELAY of these rows, seconds
@@ -618,3 +621,57 @@ def test_matrix_h2o(t):
 
 
 test_matrix_h2o.timeout = LB_TIMEOUT
+
+
+# ---------------------------------------------------------------- Apache, mpm_event
+
+def apache_event_pod(t, name):
+    """Apache httpd with mpm_event, Debian's default MPM: the parent and
+    child processes of threads, keep-alive connections handed between
+    the worker threads and a listener thread; otherwise as apache_pod
+    (LAMEDUCK_DELIVER=WINCH, its graceful stop; mod_cgi's 1 s script)."""
+    pod = apache_pod(t, name, mpm="event", delay=DELAY2)
+    return pod
+
+
+def test_matrix_apache2_event(t):
+    """Apache httpd, mpm_event, LAMEDUCK_DELIVER=WINCH: zero failed
+    requests, the parent exits 0, the tree is gone in time."""
+    need("/usr/sbin/apache2")
+    check(os.path.exists("/usr/lib/apache2/modules/mod_mpm_event.so"),
+          "apache2's mod_mpm_event.so is missing")
+    run_row(t, "Apache httpd (mpm_event)",
+            version(["/usr/sbin/apache2", "-v"], "Apache/", r"(Apache/\S+)"),
+            {"DELIVER": "WINCH"}, apache_event_pod, conns=8)
+
+
+test_matrix_apache2_event.timeout = LB_TIMEOUT
+
+
+# ---------------------------------------------------------------- waitress
+
+def waitress_pod(t, name):
+    """waitress-serve (Debian's python3-waitress): one process, an asyncore
+    loop and 4 worker threads for the WSGI app; no SIGTERM handler, so
+    Python's default action ends it."""
+    pod = Pod(t, name, "waitress", delay=DELAY2)
+    write_wsgi(pod, "waitress")
+    pod.proc = t.spawn(["waitress-serve", "--listen=%s:%d" % (pod.addr, pod.port),
+                        "--threads=4", "app:application"], env=pod.env(), cwd=pod.dir,
+                       name="waitress-" + name)
+    pod.owner = pod.root = pod.proc.pid
+    pod.errors = r"Traceback|ERROR"
+    pod.log_pids = {pod.owner}
+    pod.wait_ready(20)
+    pod.exit_check = popen_exit(pod, (-signal.SIGTERM,))
+    return pod
+
+
+def test_matrix_waitress(t):
+    """waitress-serve with 4 threads: no handler, it dies by SIGTERM after
+    the delay and the drain."""
+    need("waitress-serve")
+    run_row(t, "waitress", "waitress " + dpkg_version("python3-waitress"), {}, waitress_pod)
+
+
+test_matrix_waitress.timeout = LB_TIMEOUT
