@@ -83,6 +83,18 @@ static struct {
 } stash[LD_STASH_MAX];
 static _Atomic int nstash;
 
+/*
+ * A program that serves one connection at a time and waits on it for the
+ * next request (uWSGI's --http11-socket workers, each blocked in poll() on a
+ * keep-alive connection the balancer no longer uses) never comes back to
+ * accept() the connections queued for it. When nothing was taken from the
+ * stash for LD_STASH_WAIT_MS, its idle connections (not in flight, see
+ * count_one) are shut down for reading: it reads end-of-file, closes them
+ * and accepts.
+ */
+#define LD_STASH_WAIT_MS	100
+static _Atomic long long stash_moved_ms;	/* the last hand-over, or the taking */
+
 static int	stash_left(int listener);
 static void	unring(int i);
 
@@ -450,6 +462,8 @@ take_queue(int fd, int priv)
 		atomic_store(&nstash, slot + 1);
 		n++;
 	}
+	if (n > 0)
+		atomic_store(&stash_moved_ms, ld_now_ms());
 	(void)ld_real.fcntl(priv, F_SETFL, fl);
 	return n;
 }
@@ -631,10 +645,15 @@ ld_drain_shutdown_deferred(void)
 		}
 }
 
+struct count {
+	long	n[2];	/* in flight, open */
+	int	nudge;	/* shut idle ones down for reading (LD_STASH_WAIT_MS) */
+};
+
 static void
 count_one(int fd, uint8_t v, void *arg)
 {
-	long *n = arg;
+	struct count *c = arg;
 	int q = 0, type = 0;
 	socklen_t len = sizeof(type);
 
@@ -647,26 +666,30 @@ count_one(int fd, uint8_t v, void *arg)
 	if ((v & LD_FD_READ) ||
 	    (ioctl(fd, SIOCINQ, &q) == 0 && q > 0) ||
 	    (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0))
-		n[0]++;
-	n[1]++;
+		c->n[0]++;
+	else if (c->nudge)
+		(void)shutdown(fd, SHUT_RD);
+	c->n[1]++;
 }
 
 long
 ld_drain_in_flight(long *connections)
 {
-	long n[2] = { 0, 0 }, raw, raw_open;
+	struct count c = { { 0, 0 }, 0 };
+	long raw, raw_open;
 	int left;
 
 	for (int i = 0; i < nstopped; i++)
 		if (stopped[i].priv >= 0 && !stopped[i].deferred && stash_left(stopped[i].fd) == 0)
 			swap_out(i);
-	ld_fd_each(LD_FD_CONN, count_one, n);
-	raw = ld_raw_in_flight(&raw_open, ld_drain_stashed);
 	/* Queued connections the program has not taken yet are in flight too. */
 	left = stash_left(-1);
+	c.nudge = left > 0 && ld_now_ms() - atomic_load(&stash_moved_ms) >= LD_STASH_WAIT_MS;
+	ld_fd_each(LD_FD_CONN, count_one, &c);
+	raw = ld_raw_in_flight(&raw_open, ld_drain_stashed);
 	if (connections != NULL)
-		*connections = n[1] + raw_open + left;
-	return n[0] + raw + left;
+		*connections = c.n[1] + raw_open + left;
+	return c.n[0] + raw + left;
 }
 
 /* Queued connections nobody took: close them, so their clients hear of it. */
@@ -756,6 +779,7 @@ ld_drain_take(int listener)
 		c = atomic_exchange(&stash[i].conn, -1);
 		if (c >= 0) {
 			ld_fd_set(c, LD_FD_CONN);
+			atomic_store(&stash_moved_ms, ld_now_ms());
 			if (stash_left(listener) == 0)
 				/* The last: the program needs no more waking for it. */
 				for (int k = 0; k < LD_MAX_STOPPED; k++)

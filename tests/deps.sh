@@ -6,7 +6,9 @@ set -euo pipefail
 PKGS=(gcc make binutils libc6-dev libbsd-dev libcmocka-dev nginx-light python3 python3-yaml iproute2
       util-linux procps libcap2-bin haproxy wrk prometheus golang-go apache2 gunicorn
       busybox clang libclang-rt-14-dev llvm valgrind lighttpd nodejs openjdk-17-jdk-headless
-      redis-server redis-tools memcached socat musl-tools debootstrap strace)
+      redis-server redis-tools memcached socat musl-tools debootstrap strace uwsgi-core
+      uwsgi-plugin-python3 python3-uvicorn puma unicorn python3-twisted python3-aiohttp tomcat10
+      h2o python3-waitress)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -25,7 +27,7 @@ fi
 # Debian's server packages start system instances (nginx on port 80,
 # haproxy, prometheus on 9090, redis on 6379, memcached on 11211). The tests
 # never use them: stop the ones that were not running before this install.
-services=(nginx haproxy prometheus apache2 lighttpd redis-server memcached)
+services=(nginx haproxy prometheus apache2 lighttpd redis-server memcached h2o)
 was_running=()
 for svc in "${services[@]}"; do
 	pgrep -x "$svc" >/dev/null 2>&1 && was_running+=("$svc")

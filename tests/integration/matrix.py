@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DIR = os.path.join(ROOT, "build", "matrix")
 
-COLUMNS = ("server", "version", "variables", "client", "requests", "failed", "exit")
+COLUMNS = ("server", "version", "delay", "variables", "client", "requests", "failed", "exit")
 
 
 def version_of(argv, pick=None):
@@ -41,13 +41,15 @@ def dpkg_version(pkg):
     return p.stdout.strip() or "?"
 
 
-def record(server, version, variables, client, requests, failed, exit):
+def record(server, version, variables, client, requests, failed, exit, delay=1):
     """Writes one row. variables: the LAMEDUCK_* settings beyond the test's
     DELAY/DRAIN_TIMEOUT (a dict, {} if none); client: the load and the
     balancer's mode; failed: requests the client saw fail; exit: how the
-    signalled instance's main process ended."""
+    signalled instance's main process ended; delay: LAMEDUCK_DELAY, whole
+    seconds."""
     os.makedirs(DIR, exist_ok=True)
-    row = dict(server=server, version=version, client=client, requests=int(requests),
+    row = dict(server=server, version=version, delay="%ds" % delay, client=client,
+               requests=int(requests),
                failed=int(failed), exit=exit,
                variables=" ".join("LAMEDUCK_%s=%s" % kv for kv in sorted(variables.items()))
                or "-")
@@ -59,7 +61,8 @@ def record(server, version, variables, client, requests, failed, exit):
 def table(rows):
     out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        out.append("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in COLUMNS) + " |")
+        out.append("| " + " | ".join(str(r.get(c, "1s")).replace("|", "\\|") for c in COLUMNS) +
+                   " |")
     return "\n".join(out)
 
 

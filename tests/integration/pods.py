@@ -8,13 +8,15 @@ case of test_tree.py and test_matrix.py.
 Every load case runs two instances ("pods") of the server, each with its
 own port and its own health port, behind HAProxy (mode http, health checks
 on each pod's /readyz, `inter 200ms fall 2 rise 1`, retries 0) under wrk
-keep-alive load for 6 s; 2 s in, pod a gets SIGTERM (LAMEDUCK_DELAY=1s,
-LAMEDUCK_DRAIN_TIMEOUT=5s). Asserted for every case:
+keep-alive load for 6 s; 2 s in, pod a gets SIGTERM (LAMEDUCK_DELAY=1s, or
+the pod's own delay, LAMEDUCK_DRAIN_TIMEOUT=5s). Asserted for every case:
 
 - no failed request: no wrk socket error, no non-2xx answer (HAProxy logs
   the failed ones, quoted in the failure);
 - /readyz of pod a turns 503 at once (`lameduck`) and stays so; pod a keeps
-  serving requests sent straight to it during the delay, and the processes
+  serving requests sent straight to it during the delay (each answered
+  within 1.5 s, or within the pod's direct_timeout: a server whose workers
+  serve one connection at a time is held by the balancer's), and the processes
   that make up the server (master and workers) are all still there near
   the end of the delay (no fast shutdown, no skipped delay);
 - where the server has a slow path (1 s: nginx proxying to a slow
@@ -244,7 +246,7 @@ class Pod:
     lifecycle (gets SIGTERM, holds the health port), whose tree is the pod,
     and how it must end."""
 
-    def __init__(self, t, name, kind):
+    def __init__(self, t, name, kind, delay=DELAY):
         self.t, self.name, self.kind = t, name, kind
         self.addr = "127.0.0.1"
         self.port, self.hport = t.port(), t.port()
@@ -255,6 +257,7 @@ class Pod:
         self.proc = None
         self.owner = None
         self.root = None
+        self.delay = delay              # LAMEDUCK_DELAY, whole seconds
         self.path = "/"
         self.body = None                # expected body of `path`, if fixed
         self.extra_exit = 0.0           # the program's own shutdown time
@@ -265,9 +268,10 @@ class Pod:
         self.core_fn = None             # pids that must live through the delay
         self.errors = None              # regex: lines of the program's own output that
                                         #   show an error it saw (accept() failing)
+        self.direct_timeout = 1.5       # for a request straight to it during the delay
 
     def env(self, **kw):
-        e = dict(LAMEDUCK)
+        e = dict(LAMEDUCK, DELAY="%ds" % self.delay)
         e.update(kw)
         return self.t.shim_env(self.hport, **e)
 
@@ -427,18 +431,13 @@ PidFile {d}/apache2.pid
 DefaultRuntimeDir {d}/run
 ErrorLog /dev/stderr
 LogLevel notice
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule mpm_{mpm}_module /usr/lib/apache2/modules/mod_mpm_{mpm}.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
 LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so
 User www-data
 Group www-data
-StartServers 6
-MinSpareServers 4
-MaxSpareServers 16
-ServerLimit 32
-MaxRequestWorkers 32
-KeepAlive On
+{mpm_conf}KeepAlive On
 KeepAliveTimeout 2
 MaxKeepAliveRequests 0
 DocumentRoot {d}/www
@@ -452,11 +451,19 @@ ScriptAlias /cgi-bin/ {d}/cgi-bin/
 """
 
 
-def apache_pod(t, name):
-    """Apache httpd, mpm_prefork, in the foreground (-DFOREGROUND), children
-    as www-data; LAMEDUCK_DELIVER=WINCH (its graceful stop); mod_cgi runs
-    /cgi-bin/slow (1 s)."""
-    pod = Pod(t, name, "apache2")
+APACHE_MPM = {
+    "prefork": "StartServers 6\nMinSpareServers 4\nMaxSpareServers 16\nServerLimit 32\n"
+               "MaxRequestWorkers 32\n",
+    "event": "StartServers 2\nServerLimit 4\nThreadsPerChild 16\nMaxRequestWorkers 64\n"
+             "MinSpareThreads 8\nMaxSpareThreads 48\n",
+}
+
+
+def apache_pod(t, name, mpm="prefork", delay=DELAY):
+    """Apache httpd, mpm_prefork (or `mpm`), in the foreground
+    (-DFOREGROUND), children as www-data; LAMEDUCK_DELIVER=WINCH (its
+    graceful stop); mod_cgi runs /cgi-bin/slow (1 s)."""
+    pod = Pod(t, name, "apache2" if mpm == "prefork" else "apache2 " + mpm, delay=delay)
     os.makedirs(os.path.join(pod.dir, "run"))
     write_cgi(os.path.join(pod.dir, "cgi-bin"))
     pod.slow_path, pod.slow_body, pod.slow_s = "/cgi-bin/slow", "cgi-done", 1.0
@@ -467,7 +474,8 @@ def apache_pod(t, name):
         f.write("apache\n")
     conf = os.path.join(pod.dir, "apache2.conf")
     with open(conf, "w") as f:
-        f.write(APACHE_CONF.format(d=pod.dir, addr=pod.addr, port=pod.port))
+        f.write(APACHE_CONF.format(d=pod.dir, addr=pod.addr, port=pod.port, mpm=mpm,
+                                   mpm_conf=APACHE_MPM[mpm]))
     pod.proc = t.spawn(["/usr/sbin/apache2", "-f", conf, "-DFOREGROUND"],
                        env=pod.env(DELIVER="WINCH"), name="apache2-" + name)
     pod.owner = pod.root = pod.proc.pid
@@ -936,14 +944,15 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
     the signal, during(t, a, t_sig) in a thread from the signal on, after(t,
     a, t_sig, t_gone) once the tree is gone; each returns a list of
     problems (or a thread with a .problems list, for during). Returns wrk's
-    figures (parse_wrk) with `failed` (socket errors + non-2xx), `conns`
-    and `exit` (how pod a's owner ended, e.g. "exit status 0"); `into`, a
+    figures (parse_wrk) with `failed` (socket errors + non-2xx), `conns`,
+    `delay` and `exit` (how pod a's owner ended, e.g. "exit status 0"); `into`, a
     dict, gets them too, and `problems`, before the case fails or passes.
     mode: HAProxy's, http (L7) or tcp (L4: established connections stay on
     their pod); seconds: wrk's run."""
     need("haproxy", "wrk", "ss")
     a = make_pod(t, "a")
     b = make_pod(t, "b")
+    delay = a.delay
     fe, sock, hap = start_haproxy(t, mode, [(p.addr, p.port, p.hport) for p in (a, b)])
     sampler = HealthSampler([a, b])
 
@@ -967,22 +976,23 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
     else:
         t_sig = now()
         os.kill(a.owner, signal.SIGTERM)
-    prober = DelayProber(t_sig, DELAY - 0.2,
-                         lambda: try_http(a.port, a.path, host=a.addr, timeout=1.5, http10=True),
+    prober = DelayProber(t_sig, delay - 0.2,
+                         lambda: try_http(a.port, a.path, host=a.addr, timeout=a.direct_timeout,
+                                          http10=True),
                          lambda: try_http(a.hport, "/readyz", timeout=1.5, http10=True))
-    slow = SlowRequest(a, t_sig + DELAY - 0.3, "sent 0.3 s before the drain began") \
+    slow = SlowRequest(a, t_sig + delay - 0.3, "sent 0.3 s before the drain began") \
         if a.slow_path else None
     dur = during(t, a, t_sig) if during else None
 
     # Who of the server's processes still lives near the end of the delay.
     early_dead = None
-    hard = DELAY + DRAIN + MARGIN + a.extra_exit
+    hard = delay + DRAIN + MARGIN + a.extra_exit
     t_gone = t_owner = None
     while now() < t_sig + hard + 3:
         if t_owner is None and is_gone(a.owner):
             t_owner = now()
         tree.rescan()
-        if early_dead is None and now() >= t_sig + DELAY - 0.15:
+        if early_dead is None and now() >= t_sig + delay - 0.15:
             early_dead = [p for p in core if is_gone(p)]
         if not tree.alive():
             t_gone = now()
@@ -991,7 +1001,7 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
         time.sleep(0.02)
     if early_dead is None:
         early_dead = [p for p in core if is_gone(p)]
-    prober.join(5)
+    prober.join(a.direct_timeout + 3.5)
     if dur is not None:
         dur.join(15)
     rc_ok, rc_text = a.exit_check()
@@ -1009,7 +1019,7 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
            ("%.0f ms" % (first503[0] * 1000) if first503 else "never",
             "%.2fs" % (t_owner - t_sig) if t_owner else "NOT",
             "%.2fs" % (t_gone - t_sig) if t_gone else "NOT",
-            DELAY, DRAIN, rc_text))
+            delay, DRAIN, rc_text))
     t.note("wrk -c%d: %d requests; errors connect %d, read %d, write %d, timeout %d; non-2xx %d" %
            (conns, res["requests"], res["connect"], res["read"], res["write"], res["timeout"],
             res["non2xx"]))
@@ -1037,7 +1047,7 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
                          " closed under a request HAProxy had sent shows as eresp and a read"
                          " error at the client)"))
     bad = [e for e in prober.server if e[1] != 200 or (a.body and e[2] != a.body.strip())]
-    if len(prober.server) < 3:
+    if len(prober.server) < (3 if a.direct_timeout < delay else 1):
         problems.append("only %d direct requests made during the delay" % len(prober.server))
     if bad:
         problems.append("pod a stopped serving during the delay: %s" %
@@ -1046,18 +1056,18 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
     problems += readyz_problems(prober.readyz, first503)
     if early_dead:
         problems.append("server processes gone before the delay ended (%.1fs): %s" %
-                        (DELAY, describe(early_dead)))
+                        (delay, describe(early_dead)))
     if t_gone is None:
         problems.append("pod a's tree still there %.1fs after SIGTERM: %s" %
                         (hard + 3, describe(tree.alive())))
     else:
         took = t_gone - t_sig
-        if took < DELAY - 0.05:
+        if took < delay - 0.05:
             problems.append("pod a's tree was gone %.2fs after SIGTERM, before the %.1fs delay" %
-                            (took, DELAY))
+                            (took, delay))
         if took > hard:
             problems.append("pod a's tree was gone only %.2fs after SIGTERM (bound: delay %.1f"
-                            " + drain timeout %.1f + %.1f)" % (took, DELAY, DRAIN,
+                            " + drain timeout %.1f + %.1f)" % (took, delay, DRAIN,
                                                                MARGIN + a.extra_exit))
     if not rc_ok:
         problems.append("pod a's owner (pid %d): %s" % (a.owner, rc_text))
@@ -1085,6 +1095,7 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
     res["failed"] = res["connect"] + res["read"] + res["write"] + res["timeout"] + res["non2xx"]
     res["conns"] = conns
     res["exit"] = rc_text
+    res["delay"] = delay
     if into is not None:
         into.update(res, problems=list(problems))
     if problems:

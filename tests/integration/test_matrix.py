@@ -59,10 +59,11 @@ def run_row(t, server, version, variables, make_pod, conns=16, **kw):
         if got:
             probs = got["problems"] or ["?"]
             record(server, version, variables, CLIENT % got["conns"], got["requests"],
-                   got["failed"], "%s; FAILED: %s" % (got["exit"], probs[0][:160]))
+                   got["failed"], "%s; FAILED: %s" % (got["exit"], probs[0][:160]),
+                   got["delay"])
         raise
     record(server, version, variables, CLIENT % res["conns"], res["requests"], res["failed"],
-           res["exit"])
+           res["exit"], res["delay"])
     t.note("matrix row: %s | %s | %s | %d requests, %d failed | %s" %
            (server, version, variables or "-", res["requests"], res["failed"], res["exit"]))
     return res

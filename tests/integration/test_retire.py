@@ -56,7 +56,7 @@ def retire_case(t, make_pod):
     own shutdown), and connections retired by their header."""
     def after(t, a, t_sig, t_gone):
         problems = []
-        bound = DELAY + MARGIN + a.extra_exit
+        bound = a.delay + MARGIN + a.extra_exit
         if t_gone is not None and t_gone - t_sig > bound:
             problems.append("pod a gone %.2fs after SIGTERM, over delay + %.1fs (%.2fs): the "
                             "pinned connections were not moved" % (t_gone - t_sig, MARGIN, bound))
