@@ -136,7 +136,7 @@ def check_lines(text):
 
 VARS = ["LAMEDUCK_DELAY", "LAMEDUCK_DRAIN_TIMEOUT", "LAMEDUCK_DRAIN", "LAMEDUCK_SIGNALS",
         "LAMEDUCK_DELIVER", "LAMEDUCK_HEALTH", "LAMEDUCK_PORTS", "LAMEDUCK_READY",
-        "LAMEDUCK_LOG", "LAMEDUCK_LOG_FORMAT"]
+        "LAMEDUCK_LOG", "LAMEDUCK_LOG_FORMAT", "LAMEDUCK_RETIRE"]
 
 
 # ---------------------------------------------------------------- values and usage
@@ -178,7 +178,7 @@ def test_launcher_usage_errors(t):
     check(o == "lameduck %s\n" % version, "--version printed %r, expected lameduck %s" % (o, version))
     o, _ = expect(t, ["--help"], 0)
     for opt in ["--delay", "--drain-timeout", "--drain", "--signals", "--deliver", "--health",
-                "--ready-ports", "--ready", "--log", "--log-format", "--force", "--check",
+                "--ready-ports", "--ready", "--log", "--log-format", "--retire", "--force", "--check",
                 "--version", "LAMEDUCK_LIBRARY", "126", "127"]:
         check(opt in o, "--help does not mention %s" % opt)
     # Without "--", the first word that is not an option is the command, and
@@ -198,6 +198,7 @@ def test_launcher_check(t):
             "LAMEDUCK_DRAIN": ("always", "default"), "LAMEDUCK_SIGNALS": ("TERM", "default"),
             "LAMEDUCK_HEALTH": (":8799", "default"), "LAMEDUCK_READY": ("listen", "default"),
             "LAMEDUCK_LOG": ("info", "default"), "LAMEDUCK_LOG_FORMAT": ("text", "default"),
+            "LAMEDUCK_RETIRE": ("on", "default"),
             "LAMEDUCK_PORTS": (None, "default: every TCP listener")}
     for k, v in want.items():
         check(got[k] == v, "--check with no variables: %s=%s (%s), expected %s (%s)" %
@@ -207,7 +208,8 @@ def test_launcher_check(t):
     env = launcher_env(t, LAMEDUCK_DELAY="1m30s", LAMEDUCK_SIGNALS="SIGINT,TERM",
                        LAMEDUCK_DELIVER="TERM:QUIT", LAMEDUCK_PORTS="8080,443",
                        LAMEDUCK_DRAIN_TIMEOUT="1s500ms", LAMEDUCK_LOG_FORMAT="json")
-    o, _ = expect(t, ["--check", "--health", "[::1]:9000", "--ready", "start"], 0, env=env)
+    o, _ = expect(t, ["--check", "--health", "[::1]:9000", "--ready", "start", "--retire", "off"],
+                  0, env=env)
     got = check_lines(o)
     want = {"LAMEDUCK_DELAY": ("1m30s", "environment"),
             "LAMEDUCK_DRAIN_TIMEOUT": ("1s500ms", "environment"),
@@ -217,6 +219,7 @@ def test_launcher_check(t):
             "LAMEDUCK_HEALTH": ("[::1]:9000", "option"),
             "LAMEDUCK_READY": ("start", "option"),
             "LAMEDUCK_LOG_FORMAT": ("json", "environment"),
+            "LAMEDUCK_RETIRE": ("off", "option"),
             "LAMEDUCK_DRAIN": ("always", "default")}
     for k, v in want.items():
         check(got[k] == v, "--check: %s=%s (%s), expected %s (%s)" % (k, got[k][0], got[k][1], v[0], v[1]))

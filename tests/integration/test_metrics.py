@@ -16,14 +16,15 @@ PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 STATES = ("starting", "serving", "lameduck", "draining", "delivered")
 
 # README, Health port: "state, ready, listeners and connections accepted ...,
-# connections active, in flight, signals received, seconds in each phase,
-# build info".
+# connections active, connections retired ..., in flight, signals received,
+# seconds in each phase, build info".
 FAMILIES = {
     "lameduck_state": "gauge",
     "lameduck_ready": "gauge",
     "lameduck_listeners": "gauge",
     "lameduck_connections_active": "gauge",
     "lameduck_connections_accepted_total": "counter",
+    "lameduck_connections_retired_total": "counter",
     "lameduck_in_flight": "gauge",
     "lameduck_signals_received_total": "counter",
     "lameduck_phase_seconds": "gauge",
