@@ -45,6 +45,8 @@ struct conn {
 	struct ld_rt	rt;
 	uint8_t		shut;		/* our FIN went out: no SIGPIPE for the program */
 	uint8_t		counted;	/* its close went out and was counted */
+	uint8_t		npeek;		/* a request's first bytes, while too few to tell */
+	char		peek[LD_RETIRE_PEEK];
 };
 
 _Atomic int ld_retiring;
@@ -95,14 +97,26 @@ ld_conn_read(int fd, const void *buf, size_t n)
 {
 	uint8_t v = ld_fd_get(fd);
 	struct conn *c;
+	size_t k;
+	int yes;
 
-	/* A connection between two requests: the program wrote since it last read. */
-	if ((v & LD_FD_TYPE) != LD_FD_CONN || (v & LD_FD_READ))
+	if ((v & LD_FD_TYPE) != LD_FD_CONN)
 		return;
-	c = conn_of(fd, 1);
-	if (c == NULL || c->rt.phase != LD_RT_NONE)
+	c = conn_of(fd, (v & LD_FD_READ) == 0);
+	/*
+	 * A connection between two requests (the program wrote since it last
+	 * read), or one whose request's first bytes were too few to tell.
+	 */
+	if (c == NULL || c->rt.phase != LD_RT_NONE || ((v & LD_FD_READ) && c->npeek == 0))
 		return;
-	if (ld_rt_is_request(buf, n))
+	k = n < sizeof(c->peek) - c->npeek ? n : sizeof(c->peek) - c->npeek;
+	memcpy(c->peek + c->npeek, buf, k);
+	c->npeek = (uint8_t)(c->npeek + k);
+	yes = ld_rt_is_request(c->peek, c->npeek);
+	if (yes == -1 && c->npeek < sizeof(c->peek))
+		return;
+	c->npeek = 0;
+	if (yes == 1)
 		ld_rt_arm(&c->rt);
 	else
 		c->rt.phase = LD_RT_OFF;	/* not HTTP/1.x: never touched */

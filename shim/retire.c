@@ -172,14 +172,19 @@ ld_rt_is_request(const char *buf, size_t len)
 		"OPTIONS ", "PATCH ", "TRACE " };
 	const char *nl;
 	size_t m = 0;
+	int more = 0;
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]) && m == 0; i++) {
 		size_t n = strlen(methods[i]);
 
 		if (len > n && memcmp(buf, methods[i], n) == 0)
 			m = n;
+		else if (len <= n && memcmp(buf, methods[i], len) == 0)
+			more = 1;	/* "GE", "GET ": the target decides */
 	}
-	if (m == 0 || (buf[m] != '/' && buf[m] != '*' && buf[m] != 'h' && buf[m] != 'H'))
+	if (m == 0)
+		return more ? -1 : 0;
+	if (buf[m] != '/' && buf[m] != '*' && buf[m] != 'h' && buf[m] != 'H')
 		return 0;
 	nl = memchr(buf, '\n', len);
 	if (nl != NULL) {

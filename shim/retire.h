@@ -14,6 +14,7 @@
 
 #define LD_RETIRE_HEADER	"Connection: close\r\n"
 #define LD_RETIRE_HEADER_LEN	(sizeof(LD_RETIRE_HEADER) - 1)
+#define LD_RETIRE_PEEK		16	/* bytes of a request kept to tell, at most */
 
 enum ld_rt_phase {
 	LD_RT_NONE,	/* nothing asked: bytes pass */
@@ -43,7 +44,8 @@ struct ld_rt {
  * Is buf (the first bytes of what the program read on a connection, between
  * two requests) the start of an HTTP/1.x request that may be retired? A
  * method other than CONNECT, a space, a target; if the line ends within
- * buf, with HTTP/1.0 or HTTP/1.1.
+ * buf, with HTTP/1.0 or HTTP/1.1. 1 yes, 0 no, -1: too short to tell (a
+ * program that reads a byte at a time), more is needed.
  */
 int	ld_rt_is_request(const char *buf, size_t len);
 

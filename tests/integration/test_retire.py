@@ -8,7 +8,8 @@ connections retired (the default LAMEDUCK_RETIRE=on), each pinned
 connection's next response says "Connection: close", wrk opens a new one,
 which HAProxy sends to pod b: wrk sees no failed request, the drain does
 not run into its timeout, and pod a is gone within the delay + 1.5 s (+
-the program's own shutdown time). Everything else lb_case asserts holds
+the slow request sent just before the drain, + the program's own
+shutdown time). Everything else lb_case asserts holds
 too (pods.py). Without retiring, the same case loses the requests on the
 connections still pinned when the drain times out: the last test shows it,
 so that the others can fail."""
@@ -19,9 +20,11 @@ import signal
 import socket
 import time
 
-from harness import TestFailure, check, fail, now, wait_for
+from harness import TestFailure, check, fail, need, now, wait_for
 from pods import DELAY, DRAIN, KILL_AT, MARGIN, Pod, apache_pod, lb_case, nginx_pod, popen_exit
-from test_matrix import lighttpd_pod, node_pod
+from pods import gunicorn_pod, start_haproxy
+from test_matrix import java_pod, lighttpd_pod, node_pod, python_pod
+from test_matrix_more import aiohttp_pod, puma_pod, twisted_pod, uvicorn_pod
 
 SLOW_MS = 3     # slow_epoll: each request answered this long after it came
 
@@ -51,22 +54,25 @@ def retired(log):
     return None
 
 
-def retire_case(t, make_pod):
-    """lb_case in mode tcp, and: gone within delay + MARGIN (+ the program's
-    own shutdown), and connections retired by their header."""
+def retire_case(t, make_pod, conns=16):
+    """lb_case in mode tcp, and: gone within delay + MARGIN (+ the slow
+    request lb_case sends just before the drain, + the program's own
+    shutdown), far from the drain timeout the pinned connections would
+    hold it to; and connections retired by their header."""
     def after(t, a, t_sig, t_gone):
         problems = []
-        bound = a.delay + MARGIN + a.extra_exit
+        bound = a.delay + a.slow_s + MARGIN + a.extra_exit
         if t_gone is not None and t_gone - t_sig > bound:
-            problems.append("pod a gone %.2fs after SIGTERM, over delay + %.1fs (%.2fs): the "
-                            "pinned connections were not moved" % (t_gone - t_sig, MARGIN, bound))
+            problems.append("pod a gone %.2fs after SIGTERM, over %.2fs (delay, slow request, "
+                            "margin, own stop): the pinned connections were not moved" %
+                            (t_gone - t_sig, bound))
         r = retired(a.shim_lines())
         if r is None or r[0] == 0:
             problems.append("no connection retired by its response's header: %r" % (r,))
         else:
             t.note("pod a retired %d connection(s) by header, closed %d idle" % r)
         return problems
-    res = lb_case(t, make_pod, mode="tcp", after=after)
+    res = lb_case(t, make_pod, mode="tcp", after=after, conns=conns)
     check(res["failed"] == 0, "failed requests: %d" % res["failed"])
     return res
 
@@ -95,6 +101,41 @@ def test_retire_tcp_lighttpd(t):
 def test_retire_tcp_apache(t):
     """Apache prefork (graceful stop on WINCH)."""
     retire_case(t, apache_pod)
+
+
+def test_retire_tcp_java(t):
+    """Java's com.sun.net.httpserver (the JVM's own SIGTERM handler)."""
+    retire_case(t, java_pod)
+
+
+def test_retire_tcp_python_http_server(t):
+    """python3 -m http.server: HTTP/1.0, a connection per request already."""
+    retire_case(t, python_pod, conns=4)
+
+
+def test_retire_tcp_gunicorn(t):
+    """gunicorn, sync workers (they close after each response themselves)."""
+    retire_case(t, gunicorn_pod, conns=4)
+
+
+def test_retire_tcp_puma(t):
+    """puma in cluster mode (Ruby)."""
+    retire_case(t, puma_pod)
+
+
+def test_retire_tcp_uvicorn(t):
+    """uvicorn --workers 2 (ASGI): the workers retire their connections."""
+    retire_case(t, uvicorn_pod)
+
+
+def test_retire_tcp_aiohttp(t):
+    """aiohttp's web.run_app."""
+    retire_case(t, aiohttp_pod)
+
+
+def test_retire_tcp_twisted(t):
+    """Twisted's twistd web (WSGI)."""
+    retire_case(t, twisted_pod)
 
 
 def test_retire_off_loses_pinned_requests(t):
@@ -268,3 +309,31 @@ def test_retire_body_intact_sendfile(t):
 
 def test_retire_body_intact_writev(t):
     body_intact(t, "off")
+
+
+def test_retire_tcp_hey(t):
+    """The same with a client that keeps a pool and retries (hey, a Go
+    load tester: Go's http.Transport): 0 errors, every answer 200, and pod
+    a gone within the delay + 1.5 s, not at the drain timeout."""
+    need("haproxy", "hey")
+    make = epoll_pod_maker()
+    a, b = make(t, "a"), make(t, "b")
+    fe, sock, hap = start_haproxy(t, "tcp", [(p.addr, p.port, p.hport) for p in (a, b)])
+    hey = t.spawn(["hey", "-z", "6s", "-c", "16", "http://127.0.0.1:%d/" % fe], shim=False,
+                  name="hey")
+    time.sleep(KILL_AT)
+    t_sig = now()
+    os.kill(a.owner, signal.SIGTERM)
+    rc, t_exit = a.proc.wait_exit(DELAY + DRAIN + 3)
+    hey.wait_exit(20)
+    out = "\n".join(hey.out_lines())
+    codes = dict((int(c), int(n)) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
+    errors = re.search(r"Error distribution:\n((?:\s+\[\d+\].*\n?)+)", out)
+    t.note("hey: %r; pod a gone %.2fs after SIGTERM; log: %s" %
+           (codes, t_exit - t_sig, " | ".join(a.shim_lines())))
+    check(codes and set(codes) == {200}, "hey saw answers other than 200: %r\n%s" % (codes, out))
+    check(errors is None, "hey saw errors:\n%s" % (errors.group(1) if errors else ""))
+    check(t_exit - t_sig <= DELAY + MARGIN, "pod a gone %.2fs after SIGTERM (bound %.1fs)" %
+          (t_exit - t_sig, DELAY + MARGIN))
+    r = retired(a.shim_lines())
+    check(r is not None and r[0] > 0, "no connection retired by header: %r" % (r,))

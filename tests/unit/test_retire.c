@@ -260,8 +260,11 @@ test_is_request(void **state)
 		{ "GET / HTTP/2.0\r\n", 0 },
 		{ "GET / HTTP/1.1", 1 },
 		{ "GET /", 1 },
-		{ "GET ", 0 },
-		{ "GE", 0 },
+		{ "GET ", -1 },		/* a byte at a time: more is needed */
+		{ "GE", -1 },
+		{ "G", -1 },
+		{ "OPTIONS", -1 },
+		{ "GEX", 0 },
 		{ "get / HTTP/1.1\r\n", 0 },
 		{ "*3\r\n$3\r\nSET\r\n", 0 },
 		{ "get foo\r\n", 0 },
@@ -273,6 +276,14 @@ test_is_request(void **state)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (ld_rt_is_request(t[i].s, strlen(t[i].s)) != t[i].yes)
 			fail_msg("ld_rt_is_request(\"%s\") is not %d", t[i].s, t[i].yes);
+	/* As a program reads them, a byte at a time: undecided, then yes. */
+	{
+		static const char r[] = "GET / HTTP/1.1\r\n";
+
+		for (size_t n = 1; n <= 4; n++)
+			assert_int_equal(ld_rt_is_request(r, n), -1);
+		assert_int_equal(ld_rt_is_request(r, 5), 1);
+	}
 }
 
 int
