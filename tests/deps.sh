@@ -6,7 +6,8 @@ set -euo pipefail
 PKGS=(gcc make binutils libc6-dev libbsd-dev libcmocka-dev nginx-light python3 python3-yaml iproute2
       util-linux procps libcap2-bin haproxy wrk prometheus golang-go apache2 gunicorn
       busybox clang libclang-rt-14-dev llvm valgrind lighttpd nodejs openjdk-17-jdk-headless
-      redis-server redis-tools memcached socat musl-tools debootstrap)
+      redis-server redis-tools memcached socat musl-tools debootstrap
+      libpython3.11-testsuite)
 
 missing=()
 for p in "${PKGS[@]}"; do
