@@ -87,6 +87,7 @@ test: deps
 	$(MAKE) check-abi
 	$(MAKE) check-layers
 	$(MAKE) integration
+	$(MAKE) transparency-ci
 
 # The compatibility matrix alone, then its table (README, "Compatibility").
 matrix: deps all
@@ -100,6 +101,15 @@ bench: deps all
 bench-hotpath: deps all
 	python3 tests/bench.py hotpath
 
+# CPython's own tests without and with the shim, case by case (README,
+# "Transparency"). The full set takes about 13 minutes
+# on 2 cores; make test runs the subset.
+transparency: deps all
+	python3 tests/transparency.py
+
+transparency-ci: all
+	python3 tests/transparency.py --ci
+
 install: $(BUILD)/liblameduck.so $(BUILD)/lameduck
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
@@ -111,7 +121,8 @@ install: $(BUILD)/liblameduck.so $(BUILD)/lameduck
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps unit integration check-abi check-layers test matrix bench bench-hotpath install clean
+.PHONY: all deps unit integration check-abi check-layers test matrix bench bench-hotpath \
+	transparency transparency-ci install clean
 include demo/Makefile.inc
 
 # ---------------------------------------------------------------------------

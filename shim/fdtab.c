@@ -163,12 +163,6 @@ ld_own_hide(int fd)
 	return hide(fd, F_DUPFD_CLOEXEC);
 }
 
-int
-ld_own_hide_keep(int fd)
-{
-	return hide(fd, F_DUPFD);
-}
-
 void
 ld_own_set(enum ld_own slot, int fd)
 {

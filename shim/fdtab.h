@@ -60,8 +60,6 @@ void	ld_own_wake(void);
 int	ld_own_sorted(int *out, int cap);
 /* A high descriptor number for ours, out of the program's way. */
 int	ld_own_hide(int fd);
-/* The same, but the copy stays open across exec. */
-int	ld_own_hide_keep(int fd);
 
 /* ---- inline hot path ---- */
 #include <stdatomic.h>

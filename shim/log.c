@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,21 +19,32 @@
 
 static enum ld_level log_level = LD_LOG_INFO;
 static enum ld_format log_format = LD_FMT_TEXT;
+static _Atomic int log_pending;	/* lazy: stderr is duplicated at the first line */
 
-int
-ld_log_open(enum ld_level level, enum ld_format fmt)
+static int
+dup_stderr(void)
 {
 	struct stat st;
 
-	log_level = level;
-	log_format = fmt;
-	if (level == LD_LOG_OFF)
-		return -1;
 	/* inetd-style servers have the client on fd 2: write nothing there. */
 	if (ld_fstat(2, &st) == -1 || S_ISSOCK(st.st_mode))
 		return -1;
 	ld_own_set(LD_OWN_LOG, ld_own_hide(ld_real.fcntl(2, F_DUPFD_CLOEXEC, 3)));
 	return ld_own(LD_OWN_LOG);
+}
+
+int
+ld_log_open(enum ld_level level, enum ld_format fmt, int lazy)
+{
+	log_level = level;
+	log_format = fmt;
+	if (level == LD_LOG_OFF)
+		return -1;
+	if (lazy) {
+		atomic_store(&log_pending, 1);
+		return -1;
+	}
+	return dup_stderr();
 }
 
 static const char *const level_names[] = { "off", "error", "warn", "info", "debug" };
@@ -64,9 +76,14 @@ ld_log(enum ld_level level, const char *fmt, ...)
 	char msg[768], line[1024];
 	struct timespec ts;
 	va_list ap;
-	int saved = errno, n, log_fd = ld_own(LD_OWN_LOG);
+	int saved = errno, n, log_fd;
 
-	if (log_fd == -1 || level > log_level || level == LD_LOG_OFF)
+	if (level > log_level || level == LD_LOG_OFF)
+		return;
+	/* One thread takes the lazy duplicate; a line racing it is dropped. */
+	if ((log_fd = ld_own(LD_OWN_LOG)) == -1 && atomic_exchange(&log_pending, 0))
+		log_fd = dup_stderr();
+	if (log_fd == -1)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

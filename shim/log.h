@@ -4,8 +4,11 @@
 
 #include "config.h"
 
-/* Take the duplicate of stderr (not when it is a socket). Returns the fd or -1. */
-int	ld_log_open(enum ld_level level, enum ld_format fmt);
+/*
+ * Take the duplicate of stderr (not when it is a socket): now, or with lazy
+ * at the first line logged. Returns the fd, or -1 (none, or not yet).
+ */
+int	ld_log_open(enum ld_level level, enum ld_format fmt, int lazy);
 void	ld_log(enum ld_level level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 

@@ -29,7 +29,7 @@
 #include "sigtable.h"
 #include "tree.h"
 
-enum { TAG_SIGFD = 1, TAG_CATCH, TAG_EVENT, TAG_HEALTH };
+enum { TAG_SIGFD = 1, TAG_CATCH, TAG_EVENT, TAG_HEALTH, TAG_CLAIM };
 
 #define LD_SAME_KILL_MS	500	/* a worker's copy of a group kill may overtake ours by this */
 
@@ -465,6 +465,8 @@ owner_main(void *arg)
 				take_forwarded();
 			} else if (tag == TAG_HEALTH)
 				ld_health_accept(now);
+			else if (tag == TAG_CLAIM)
+				ld_tree_serve(ld_own(LD_OWN_CLAIM));
 			else if (tag >= LD_TAG_CLIENT)
 				ld_health_event((int)(tag - LD_TAG_CLIENT), ev[i].events, now);
 		}
@@ -521,6 +523,9 @@ open_fds(void)
 		return -1;
 	if (watch(LD_OWN_SIGFD, TAG_SIGFD) == -1 || watch(LD_OWN_CATCH_R, TAG_CATCH) == -1)
 		return -1;
+	/* Exec'd descendants ask for the tree on the claimed name (tree.c). */
+	if (ld_own(LD_OWN_CLAIM) >= 0)
+		(void)watch(LD_OWN_CLAIM, TAG_CLAIM);
 	return watch(LD_OWN_EVENT, TAG_EVENT);
 }
 

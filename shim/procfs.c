@@ -64,7 +64,7 @@ ld_port_counts(uint16_t port, const uint16_t *ports, int nports)
 }
 
 /*
- * /proc/self/fd, opened once per process and kept at a high number:
+ * /proc/self/fd, opened at the first scan and kept at a high number:
  * opendir() at every scan would take the lowest free descriptor, the one
  * the program's next open() expects.
  */
@@ -347,6 +347,10 @@ ld_mark_inherited(const uint16_t *ports, int nports)
 {
 	struct ld_listeners unused;
 	struct scan sc = { ports, nports, 0, &unused, NULL, 0, 0 };
+	int had = ld_own(LD_OWN_PROCFD) >= 0;
 
 	each_listener(-1, mark_inherited, &sc);
+	/* At start: a process that never scans again keeps no directory open. */
+	if (!had)
+		ld_own_close(LD_OWN_PROCFD);
 }

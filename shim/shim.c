@@ -7,8 +7,9 @@
  * process that finds the name taken (a helper the server runs, a kubectl
  * exec session with the same environment) stays passive, or becomes a
  * member when it is in the owner's tree (tree.c); an owner that execs
- * releases the name and its new image takes it again. The owner's thread
- * is owner.c; a member's thread is here.
+ * releases the name and its new image takes it again. The owner listens on
+ * the name and hands its tree to exec'd descendants that connect. The
+ * owner's thread is owner.c; a member's thread is here.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -44,24 +45,20 @@ static int
 claim(const char *name)
 {
 	struct sockaddr_un sun;
-	size_t n = strlen(name);
+	socklen_t len = ld_tree_addr(name, &sun);
 	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (n > sizeof(sun.sun_path) - 1)
-		n = sizeof(sun.sun_path) - 1;
-	memcpy(sun.sun_path + 1, name, n);	/* abstract: leading NUL */
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* A stream socket: exec'd descendants connect to it for the tree (tree.c). */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -2;	/* cannot tell: act, rather than leave the server bare */
-	if (ld_real.bind(fd, (struct sockaddr *)&sun,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == -1) {
+	if (ld_real.bind(fd, (struct sockaddr *)&sun, len) == -1) {
 		int saved = errno;
 
 		ld_close(fd);
 		return saved == EADDRINUSE ? -1 : -2;
 	}
+	(void)ld_real.listen(fd, 64);
 	return ld_own_hide(fd);
 }
 
@@ -178,6 +175,7 @@ after_fork_child(void)
 	 */
 	if (role != LD_ROLE_NONE) {
 		ld_own_close(LD_OWN_PROCFD);	/* its parent's /proc/PID/fd */
+		ld_own_close(LD_OWN_TREE);	/* the mapping is inherited: enough */
 		atomic_store(&shim.member_thread, 0);
 		if (role == LD_ROLE_OWNER)
 			ld_owner_close_fds();
@@ -263,10 +261,15 @@ ld_on_accept(void)
 }
 
 
+/*
+ * An exec'd member holds no descriptor of ours until it needs one: the log's
+ * at its first line, /proc's at its first scan (a helper it runs with
+ * close_fds and pass_fds must see only what it passed).
+ */
 static void
 member_init(void)
 {
-	ld_log_open(ld_cfg.log_level, ld_cfg.log_format);
+	ld_log_open(ld_cfg.log_level, ld_cfg.log_format, 1);
 	ld_mark_inherited(ld_cfg.ports, ld_cfg.nports);
 	atomic_store(&ld_role, LD_ROLE_MEMBER);
 	if (ld_sig_take(ld_cfg.signals) == -1) {
@@ -291,7 +294,7 @@ start(void)
 	fd = claim(name);
 	if (fd == -1) {
 		/* Another process acts for this pod: are we in its tree? */
-		if (!bad && ld_tree_attach() == 0)
+		if (!bad && ld_tree_attach(name) == 0)
 			member_init();
 		return;
 	}
@@ -302,7 +305,7 @@ start(void)
 			dprintf(2, "lameduck: %s; lameduck is off for this process\n", err);
 		return;
 	}
-	ld_log_open(ld_cfg.log_level, ld_cfg.log_format);
+	ld_log_open(ld_cfg.log_level, ld_cfg.log_format, 0);
 	if (ld_owner_start() == -1)
 		return;
 	ld_mark_inherited(ld_cfg.ports, ld_cfg.nports);

@@ -1,9 +1,13 @@
 /*
- * The shared tree. The mapping is a memfd so that exec'd descendants can map
- * it too: its number and the owner's pid go into the environment
- * (__LAMEDUCK_TREE=PID:FD), which processes outside the tree (kubectl exec,
- * exec probes) never inherit. Slots are claimed with compare-and-swap; the
- * owner frees the slots of processes that are gone.
+ * The shared tree. The mapping is a memfd, close-on-exec: forked children
+ * inherit the mapping itself, and an exec'd descendant asks the owner for
+ * it over the owner's abstract Unix socket (shim.c, claim()), maps it and
+ * closes the descriptor again, so that no process but the owner holds one.
+ * The owner's pid goes into the environment (__LAMEDUCK_TREE=PID), which
+ * processes outside the tree (kubectl exec, exec probes) never inherit, and
+ * the owner answers only its own user or its descendants (SO_PEERCRED, then
+ * /proc's parent links). Slots are claimed with compare-and-swap; the owner frees the
+ * slots of processes that are gone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,12 +18,15 @@
 #define FUTEX_WAKE	1
 #endif
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,13 +44,29 @@ _Atomic int ld_role;
 static _Atomic unsigned long long accepted;	/* without a tree */
 static _Atomic unsigned long long retired[2];
 
+#define LD_TREE_WAIT_MS	1000	/* an exec'd descendant waits this long for the owner */
+#define LD_TREE_DEPTH	64	/* parent links followed from an asker up to the owner */
+
+socklen_t
+ld_tree_addr(const char *name, struct sockaddr_un *sun)
+{
+	size_t n = strlen(name);
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (n > sizeof(sun->sun_path) - 1)
+		n = sizeof(sun->sun_path) - 1;
+	memcpy(sun->sun_path + 1, name, n);	/* abstract: leading NUL */
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
 int
 ld_tree_create(void)
 {
-	char val[64];
+	char val[32];
 	int fd;
 
-	fd = (int)syscall(SYS_memfd_create, "lameduck-tree", 0);
+	fd = (int)syscall(SYS_memfd_create, "lameduck-tree", MFD_CLOEXEC);
 	if (fd == -1)
 		return -1;
 	if (ftruncate(fd, sizeof(struct ld_tree)) == -1)
@@ -55,10 +78,9 @@ ld_tree_create(void)
 	}
 	ld_tree->magic = LD_TREE_MAGIC;
 	atomic_store(&ld_tree->owner, getpid());
-	/* Not close-on-exec: descendants map it through this number. */
-	fd = ld_own_hide_keep(fd);
-	ld_own_set(LD_OWN_TREE, fd);
-	snprintf(val, sizeof(val), "%d:%d", (int)getpid(), fd);
+	/* Kept for ld_tree_serve(); exec closes it, so a new image leaks none. */
+	ld_own_set(LD_OWN_TREE, ld_own_hide(fd));
+	snprintf(val, sizeof(val), "%d", (int)getpid());
 	setenv(LD_TREE_ENV, val, 1);
 	return 0;
 fail:
@@ -66,35 +88,135 @@ fail:
 	return -1;
 }
 
-int
-ld_tree_attach(void)
+/* The parent of pid (/proc/PID/stat), or -1. */
+static pid_t
+parent_of(pid_t pid)
 {
-	const char *v = getenv(LD_TREE_ENV), *errstr;
-	char buf[64], *colon, link[64], path[64];
-	struct ld_tree *t;
-	struct stat st;
+	char path[64], buf[512], *p;
+	const char *errstr;
 	ssize_t n;
-	int owner, fd;
+	long long pp;
+	int fd;
 
-	if (v == NULL || strlcpy(buf, v, sizeof(buf)) >= sizeof(buf) ||
-	    (colon = strchr(buf, ':')) == NULL)
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	*colon = '\0';
-	owner = (int)strtonum(buf, 1, INT32_MAX, &errstr);
-	if (errstr != NULL)
-		return -1;
-	fd = (int)strtonum(colon + 1, 0, INT32_MAX, &errstr);
-	if (errstr != NULL || ld_fstat(fd, &st) == -1 || (size_t)st.st_size < sizeof(*t))
-		return -1;
-	/* The number must still be the owner's memfd, not something else by now. */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
+	n = ld_real.read(fd, buf, sizeof(buf) - 1);
+	ld_close(fd);
 	if (n <= 0)
 		return -1;
-	link[n] = '\0';
-	if (strncmp(link, "/memfd:lameduck-tree", 20) != 0)
+	buf[n] = '\0';
+	/* "pid (comm) S ppid ...": comm may hold spaces and parentheses. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0' || p[3] != ' ')
 		return -1;
-	t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p += 4;
+	p[strcspn(p, " ")] = '\0';
+	pp = strtonum(p, 0, INT32_MAX, &errstr);
+	return errstr == NULL ? (pid_t)pp : -1;
+}
+
+/* Is pid a descendant of this process? */
+static int
+descends(pid_t pid)
+{
+	pid_t self = getpid();
+
+	for (int i = 0; i < LD_TREE_DEPTH && pid > 1; i++) {
+		if ((pid = parent_of(pid)) == self)
+			return 1;
+	}
+	return 0;
+}
+
+void
+ld_tree_serve(int lfd)
+{
+	struct ucred uc;
+	socklen_t len;
+	int c, mfd = ld_own(LD_OWN_TREE);
+
+	while ((c = ld_real.accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		union {
+			struct cmsghdr	h;
+			char		buf[CMSG_SPACE(sizeof(int))];
+		} cm;
+		struct iovec iov = { "T", 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+		len = sizeof(uc);
+		/*
+		 * The same user (who could read our memory anyway), or a
+		 * descendant that changed its user (a root entrypoint that
+		 * runs its server through setpriv or gosu).
+		 */
+		if (mfd >= 0 && getsockopt(c, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 &&
+		    (uc.uid == geteuid() || descends(uc.pid))) {
+			memset(&cm, 0, sizeof(cm));
+			msg.msg_control = cm.buf;
+			msg.msg_controllen = sizeof(cm.buf);
+			cm.h.cmsg_level = SOL_SOCKET;
+			cm.h.cmsg_type = SCM_RIGHTS;
+			cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(&cm.h), &mfd, sizeof(int));
+			(void)ld_real.sendmsg(c, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+		/* A stranger gets an empty answer and stays passive. */
+		ld_close(c);
+	}
+}
+
+/* Ask the owner, over its abstract name, for the tree's memfd. */
+static int
+ask_owner(const char *name)
+{
+	struct sockaddr_un sun;
+	struct timeval tv = { LD_TREE_WAIT_MS / 1000, (LD_TREE_WAIT_MS % 1000) * 1000 };
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	char c;
+	struct iovec iov = { &c, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
+	struct cmsghdr *h;
+	socklen_t alen = ld_tree_addr(name, &sun);
+	int s, fd = -1;
+
+	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	(void)setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	memset(&cm, 0, sizeof(cm));
+	if (connect(s, (struct sockaddr *)&sun, alen) == 0 &&
+	    ld_real.recvmsg(s, &msg, MSG_CMSG_CLOEXEC) == 1 &&
+	    (h = CMSG_FIRSTHDR(&msg)) != NULL && h->cmsg_level == SOL_SOCKET &&
+	    h->cmsg_type == SCM_RIGHTS && h->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	ld_close(s);
+	return fd;
+}
+
+int
+ld_tree_attach(const char *name)
+{
+	const char *v = getenv(LD_TREE_ENV), *errstr;
+	char buf[32];
+	struct ld_tree *t;
+	struct stat st;
+	int owner, fd;
+
+	if (v == NULL || strlcpy(buf, v, sizeof(buf)) >= sizeof(buf))
+		return -1;
+	buf[strcspn(buf, ":")] = '\0';	/* an older shim's PID:FD */
+	owner = (int)strtonum(buf, 1, INT32_MAX, &errstr);
+	if (errstr != NULL || (fd = ask_owner(name)) == -1)
+		return -1;
+	t = MAP_FAILED;
+	if (ld_fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(*t))
+		t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* The mapping is all this process needs: it holds no descriptor of ours. */
+	ld_close(fd);
 	if (t == MAP_FAILED)
 		return -1;
 	if (t->magic != LD_TREE_MAGIC || atomic_load(&t->owner) != owner || !ld_pid_alive(owner)) {
@@ -102,7 +224,6 @@ ld_tree_attach(void)
 		return -1;
 	}
 	ld_tree = t;
-	ld_own_set(LD_OWN_TREE, fd);
 	return 0;
 }
 

@@ -2,14 +2,16 @@
  * The process tree: one lifecycle shared by the owner and every process of
  * its tree that loads the shim. State lives in a shared mapping the owner
  * makes before its first fork; forked children inherit it, and exec'd
- * descendants find it through a descriptor named in __LAMEDUCK_TREE.
+ * descendants ask the owner for it (__LAMEDUCK_TREE names the owner).
  */
 #ifndef LD_TREE_H
 #define LD_TREE_H
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #define LD_TREE_MAX	256
 
@@ -58,10 +60,14 @@ struct ld_tree {
 extern struct ld_tree *ld_tree __attribute__((visibility("hidden")));
 extern _Atomic int ld_role __attribute__((visibility("hidden")));
 
-/* Owner: make the mapping and name it for exec'd descendants. */
+/* The abstract address of the owner's name (shim.c, claim()); its length. */
+socklen_t ld_tree_addr(const char *name, struct sockaddr_un *sun);
+/* Owner: make the mapping and name the owner for exec'd descendants. */
 int	ld_tree_create(void);
-/* Exec'd descendant: map the owner's tree if this process is in it. */
-int	ld_tree_attach(void);
+/* Owner: answer the descendants that connected to its name (lfd) with the memfd. */
+void	ld_tree_serve(int lfd);
+/* Exec'd descendant: ask the owner at `name` for its tree and map it. */
+int	ld_tree_attach(const char *name);
 /* A slot for pid; NULL when full. */
 struct ld_member *ld_tree_join(pid_t pid, enum ld_kind kind);
 void	ld_tree_leave(pid_t pid);

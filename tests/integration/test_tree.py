@@ -225,6 +225,69 @@ def test_tree_helpers(t):
 test_tree_helpers.timeout = LB_TIMEOUT
 
 
+# ---------------------------------------------------------------- 5b: descriptors of exec'd descendants
+
+# The owner: a child with close_fds and pass_fds, one that does not load the
+# shim after close_fds (close_range in the child, then exec), and three
+# execs of itself, each printing the tree's memfds it holds.
+FDS_OWNER = r"""
+import os, subprocess, sys
+LIST = "import os; print(sorted(int(x) for x in os.listdir('/proc/self/fd')))"
+n = int(os.environ.get("EXECS", "0"))
+if n == 0:
+    r, w = os.pipe()
+    c = subprocess.run([sys.executable, "-c", LIST], close_fds=True, pass_fds=(r,),
+                       capture_output=True, text=True)
+    print("member", r, c.stdout.strip(), flush=True)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    c = subprocess.run([sys.executable, "-c", LIST], close_fds=True, env=env,
+                       capture_output=True, text=True)
+    print("plain", c.stdout.strip(), flush=True)
+def link(f):
+    try:
+        return os.readlink("/proc/self/fd/" + f)
+    except OSError:
+        return ""      # the listing's own directory, closed by now
+print("exec", n, sum("lameduck-tree" in link(f) for f in os.listdir("/proc/self/fd")),
+      flush=True)
+if n < 3:
+    os.environ["EXECS"] = str(n + 1)
+    os.execv(sys.executable, [sys.executable, "-c", sys.argv[1] if len(sys.argv) > 1 else ""]
+             + sys.argv[1:])
+print("done", flush=True)
+"""
+
+
+def test_tree_exec_fds(t):
+    """A process that serves nothing holds no descriptor of ours. The owner
+    (python3, LAMEDUCK_READY=start) runs a child with close_fds=True and
+    pass_fds=(r,): the child, a member of the tree, sees 0, 1, 2, r (and its
+    own listing's directory), not the shim's stderr copy, /proc directory
+    or the tree's memfd. A child without the shim, after close_fds
+    (close_range in the child before exec), sees 0, 1, 2 only. An owner
+    that execs itself three times holds one memfd of the tree each time, not
+    one more per exec."""
+    hport = t.port()
+    p = t.spawn([PY, "-c", FDS_OWNER, FDS_OWNER], health=hport, READY="start", name="fds")
+    p.wait_out("done", 20)
+    out = p.out_lines()
+    t.note("owner's lines: %s" % " | ".join(out))
+    member = [l.split(None, 2) for l in out if l.startswith("member ")]
+    check(member, "no member line: %r" % out)
+    r = int(member[0][1])
+    # The listing's own directory descriptor is the lowest free one: r + 1.
+    want = sorted({0, 1, 2, r, r + 1})
+    check(member[0][2] == str(want), "member child with pass_fds=(%d,): fds %s, expected %s" %
+          (r, member[0][2], want))
+    plain = [l.split(None, 1)[1] for l in out if l.startswith("plain ")]
+    check(plain == ["[0, 1, 2, 3]"], "child without the shim after close_fds: fds %s, "
+          "expected [0, 1, 2, 3] (3: its listing)" % plain)
+    execs = [l.split()[1:] for l in out if l.startswith("exec ")]
+    check(execs == [[str(i), "1"] for i in range(4)],
+          "the tree's memfds held by the owner after each exec (exec, count): %s, expected one "
+          "each time" % execs)
+
+
 # ---------------------------------------------------------------- 6: beside the tree
 
 def test_tree_beside_nginx(t):
