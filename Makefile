@@ -70,8 +70,9 @@ deps:
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do $$t; done
 
+# Two tests at a time (each takes its own ports); the few marked `alone` last.
 integration: all
-	python3 tests/integration/run.py
+	python3 tests/integration/run.py -j 2
 
 check-abi: $(BUILD)/liblameduck.so
 	tests/check-abi.sh $(BUILD)/liblameduck.so

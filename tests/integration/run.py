@@ -10,7 +10,8 @@ several use are in the modules beside them that are not named test_*
 (harness.py, pods.py, matrix.py). Each test runs in a child process of its
 own with a time limit; everything it started is killed when it ends, pass
 or fail. Prints `PASS name (1.2s)` or `FAIL name: reason`
-per test and ends with `N passed, N failed`; exits 1 if any failed.
+per test and ends with `N passed, N failed`; exits 1 if any failed. With -j N,
+N tests run at once, but those marked `alone` run last, one at a time.
 """
 import argparse
 import importlib
@@ -166,7 +167,10 @@ def main():
 
     passed = failed = 0
     lock = threading.Lock()
-    queue = list(tests)
+    # A test marked `alone` (it measures something another test's load would
+    # disturb) runs after the others, by itself.
+    queue = [t for t in tests if not getattr(t[1], "alone", False)]
+    alone = [t for t in tests if getattr(t[1], "alone", False)]
 
     def worker():
         nonlocal passed, failed
@@ -191,6 +195,8 @@ def main():
         w.start()
     for w in workers:
         w.join()
+    queue = alone
+    worker()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
