@@ -336,38 +336,44 @@ def popen_exit(pod, accept):
 # ---- nginx
 
 NGINX_CONF = """daemon off;
-master_process on;
-worker_processes 2;
-user {user};
+{procs}
 pid {d}/nginx.pid;
 error_log stderr notice;
 events {{ worker_connections {conns}; }}
 http {{
     access_log off;
-    client_body_temp_path {d}/body;
+{http}    client_body_temp_path {d}/body;
     proxy_temp_path {d}/proxy;
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     server {{
         listen {addr}:{port}{listen_opts};
-        location / {{ return 200 "nginx\\n"; }}
-{slow}    }}
+{locations}    }}
 }}
 """
 
 
 def write_nginx_conf(d, port, addr="127.0.0.1", user="www-data", conns=512, listen_opts="",
-                     slow=None):
+                     slow=None, master=True, root=None, http=""):
     """d/nginx.conf, its path: nginx in the foreground, a master and 2
-    workers as `user`, with `conns` connections each, its files in d, its
-    log on stderr; `/` answers "nginx", and /slow (if slow, a port) is
-    proxied to 127.0.0.1:slow."""
+    workers as `user` (master=False: one process), with `conns` connections
+    each, its files in d, its log on stderr; `/` answers "nginx" (root: the
+    files of that folder instead), and /slow (if slow, a port) is proxied
+    to 127.0.0.1:slow. http: more directives for the http block."""
     conf = os.path.join(d, "nginx.conf")
-    slow_loc = "        location /slow { proxy_pass http://127.0.0.1:%d; }\n" % slow if slow else ""
+    procs = ("master_process on;\nworker_processes 2;\nuser %s;" % user if master
+             else "master_process off;")
+    if root:
+        locations = "        root %s;\n" % root
+    else:
+        locations = '        location / { return 200 "nginx\\n"; }\n'
+    if slow:
+        locations += "        location /slow { proxy_pass http://127.0.0.1:%d; }\n" % slow
+    http = "".join("    %s\n" % line for line in http.splitlines())
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(d=d, addr=addr, port=port, user=user, conns=conns,
-                                  listen_opts=listen_opts, slow=slow_loc))
+        f.write(NGINX_CONF.format(d=d, addr=addr, port=port, conns=conns, procs=procs,
+                                  listen_opts=listen_opts, locations=locations, http=http))
     return conf
 
 

@@ -22,7 +22,7 @@ import time
 
 from harness import TestFailure, check, fail, need, now, wait_for
 from pods import DELAY, DRAIN, KILL_AT, MARGIN, Pod, apache_pod, lb_case, nginx_pod, popen_exit
-from pods import gunicorn_pod, start_haproxy
+from pods import gunicorn_pod, start_haproxy, write_nginx_conf
 from test_matrix import java_pod, lighttpd_pod, node_pod, python_pod
 from test_matrix_more import aiohttp_pod, puma_pod, twisted_pod, uvicorn_pod
 
@@ -220,28 +220,6 @@ def test_retire_idle_fin_and_late_request(t):
           (p.status_text(), p.tail()))
 
 
-NGINX_FILES = """daemon off;
-master_process off;
-pid {d}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    sendfile {sendfile};
-    keepalive_timeout 30s;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {d}/www;
-    }}
-}}
-"""
-
-
 def body_intact(t, sendfile):
     """nginx (one process) serves a 3 MiB file, with sendfile on or off (then
     writev), in lame duck (delay 10 s), to a client that reads slowly through
@@ -255,9 +233,8 @@ def body_intact(t, sendfile):
     with open(os.path.join(d, "www", "big.bin"), "wb") as f:
         f.write(data)
     port, hport = t.port(), t.port()
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_FILES.format(d=d, port=port, sendfile=sendfile))
+    conf = write_nginx_conf(d, port, conns=64, master=False, root=os.path.join(d, "www"),
+                            http="sendfile %s;\nkeepalive_timeout 30s;" % sendfile)
     p = t.spawn(["nginx", "-p", d, "-c", conf, "-e", "stderr"], health=hport, DELAY="10s",
                 name="nginx-" + sendfile)
     t.wait_health(hport, 200, proc=p)
