@@ -40,16 +40,16 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-#define NVARS	10
+#define NVARS	11
 #define UNSET	0xff
 
 static const char *const names[NVARS] = {
 	"LAMEDUCK_DELAY", "LAMEDUCK_DRAIN_TIMEOUT", "LAMEDUCK_DRAIN", "LAMEDUCK_SIGNALS",
 	"LAMEDUCK_DELIVER", "LAMEDUCK_HEALTH", "LAMEDUCK_PORTS", "LAMEDUCK_READY",
-	"LAMEDUCK_LOG", "LAMEDUCK_LOG_FORMAT",
+	"LAMEDUCK_LOG", "LAMEDUCK_LOG_FORMAT", "LAMEDUCK_RETIRE",
 };
 enum { V_DELAY, V_TIMEOUT, V_DRAIN, V_SIGNALS, V_DELIVER, V_HEALTH, V_PORTS, V_READY,
-	V_LOG, V_FORMAT };
+	V_LOG, V_FORMAT, V_RETIRE };
 
 struct env {
 	char	*val[NVARS];	/* NULL: unset */
@@ -96,6 +96,7 @@ static const char *const drains[] = { "always", "auto", "never", NULL };
 static const char *const readies[] = { "listen", "start", NULL };
 static const char *const levels[] = { "off", "error", "warn", "info", "debug", NULL };
 static const char *const formats[] = { "text", "json", NULL };
+static const char *const switches[] = { "off", "on", NULL };
 
 /* Is v, alone, accepted for variable i (given the signals for DELIVER)? */
 static int
@@ -127,6 +128,8 @@ accepted(int i, const char *v, uint64_t signals)
 		return word_index(v, readies) >= 0;
 	case V_LOG:
 		return word_index(v, levels) >= 0;
+	case V_RETIRE:
+		return word_index(v, switches) >= 0;
 	default:
 		return word_index(v, formats) >= 0;
 	}
@@ -265,6 +268,9 @@ check_loaded(const struct env *e, const struct ld_config *cfg, size_t len)
 	w = e->val[V_FORMAT] ? word_index(e->val[V_FORMAT], formats) : 0;
 	if (w < 0 || (int)cfg->log_format != w)
 		broken("LAMEDUCK_LOG_FORMAT: %d", (int)cfg->log_format);
+	w = e->val[V_RETIRE] ? word_index(e->val[V_RETIRE], switches) : 1;
+	if (w < 0 || cfg->retire != w)
+		broken("LAMEDUCK_RETIRE: %d", cfg->retire);
 }
 
 static void
