@@ -343,14 +343,20 @@ mark_inherited(int fd, uint16_t port, void *arg)
 }
 
 void
-ld_mark_inherited(const uint16_t *ports, int nports)
+ld_mark_inherited(const uint16_t *ports, int nports, int keep)
 {
 	struct ld_listeners unused;
 	struct scan sc = { ports, nports, 0, &unused, NULL, 0, 0 };
 	int had = ld_own(LD_OWN_PROCFD) >= 0;
 
 	each_listener(-1, mark_inherited, &sc);
-	/* At start: a process that never scans again keeps no directory open. */
-	if (!had)
+	/* At start: a process that may never scan again keeps no directory open. */
+	if (!had && !keep)
 		ld_own_close(LD_OWN_PROCFD);
+}
+
+int
+ld_procfs_open(void)
+{
+	return procfd_dir() >= 0 ? 0 : -1;
 }

@@ -34,8 +34,17 @@ void	ld_scan_listeners(const uint16_t *ports, int nports, int skip,
 	    struct ld_listeners *out);
 /* The listeners that count, by descriptor; returns how many (at most cap). */
 int	ld_listener_fds(const uint16_t *ports, int nports, int skip, int *fds, int cap);
-/* At start: listeners already open were inherited (socket activation). */
-void	ld_mark_inherited(const uint16_t *ports, int nports);
+/*
+ * At start: listeners already open were inherited (socket activation).
+ * keep: the /proc directory stays open for the scans to come.
+ */
+void	ld_mark_inherited(const uint16_t *ports, int nports, int keep);
+/*
+ * Open the /proc directory now, on the calling thread, if it is not: the
+ * kernel gives it the lowest free number for an instant, which must not
+ * happen on a thread of ours while the program opens files.
+ */
+int	ld_procfs_open(void);
 
 /* An epoll registration: its epoll descriptor, events and data. */
 struct ld_epoll_reg {

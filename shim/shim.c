@@ -149,11 +149,18 @@ member_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Called on a thread of the program (its listen() or accept(), or the
+ * constructor): the thread's scans need /proc's directory, opened here
+ * rather than on our thread while the program may be opening files.
+ */
 static void
 start_member_thread(void)
 {
-	if (ld_tree != NULL && !atomic_exchange(&shim.member_thread, 1) &&
-	    ld_thread_create(member_main, 256 * 1024) != 0)
+	if (ld_tree == NULL || atomic_exchange(&shim.member_thread, 1))
+		return;
+	(void)ld_procfs_open();
+	if (ld_thread_create(member_main, 256 * 1024) != 0)
 		atomic_store(&shim.member_thread, 0);
 }
 
@@ -228,6 +235,7 @@ promote(void)
 	atomic_store(&ld_tree->owner, getpid());
 	atomic_store(&ld_role, LD_ROLE_OWNER);
 	ld_owner_publish();
+	(void)ld_procfs_open();		/* on the program's thread, in its listen() */
 	if (ld_owner_run() != 0) {
 		ld_err("cannot start its thread; lameduck is off for this process");
 		return;
@@ -270,7 +278,7 @@ static void
 member_init(void)
 {
 	ld_log_open(ld_cfg.log_level, ld_cfg.log_format, 1);
-	ld_mark_inherited(ld_cfg.ports, ld_cfg.nports);
+	ld_mark_inherited(ld_cfg.ports, ld_cfg.nports, 0);
 	atomic_store(&ld_role, LD_ROLE_MEMBER);
 	if (ld_sig_take(ld_cfg.signals) == -1) {
 		atomic_store(&ld_role, LD_ROLE_NONE);
@@ -308,7 +316,8 @@ start(void)
 	ld_log_open(ld_cfg.log_level, ld_cfg.log_format, 0);
 	if (ld_owner_start() == -1)
 		return;
-	ld_mark_inherited(ld_cfg.ports, ld_cfg.nports);
+	/* The owner's thread scans from its start: its directory is open before the program runs. */
+	ld_mark_inherited(ld_cfg.ports, ld_cfg.nports, 1);
 	if (ld_tree_create() == -1)
 		ld_warn("cannot share state with child processes (%s); they stay passive",
 		    strerror(errno));

