@@ -66,6 +66,19 @@ ld_fd_or(int fd, uint8_t bits)
 }
 
 void
+ld_fd_mark(int fd, uint8_t set, uint8_t clear)
+{
+	_Atomic uint8_t *e = ld_fd_slot(fd);
+	uint8_t v;
+
+	if (e == 0)
+		return;
+	v = atomic_load_explicit(e, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak(e, &v, (uint8_t)((v & ~clear) | set)))
+		;
+}
+
+void
 ld_fd_andnot(int fd, uint8_t bits)
 {
 	_Atomic uint8_t *e = ld_fd_slot(fd);
