@@ -227,7 +227,7 @@ first_read(int fd, uint8_t v, const void *buf, size_t n)
 	int h2;
 
 	if (!(v & LD_FD_HELD) && *(const char *)buf != 'P') {
-		/* Not HTTP/2 from its first byte: the cheap way, once per connection. */
+		/* Not HTTP/2 from its first byte (ld_fd_read did not see it). */
 		ld_fd_andnot(fd, LD_FD_UNREAD);
 		if (ld_conn_retiring())
 			http1_read(fd, v & (uint8_t)~LD_FD_READ, buf, n);
@@ -269,8 +269,9 @@ ld_conn_read(int fd, const void *buf, size_t n, int first)
 		return;
 	if (first)
 		first_read(fd, v, buf, n);
-	else if (!(v & (LD_FD_H2 | LD_FD_UNREAD)))
-		http1_read(fd, v, buf, n);	/* HTTP/2 has its GOAWAY; a first read goes above */
+	else if (!(v & LD_FD_H2) && (!(v & LD_FD_UNREAD) ||
+	    (!(v & LD_FD_HELD) && *(const char *)buf != 'P')))
+		http1_read(fd, v, buf, n);	/* a possible HTTP/2 preface: first_read looks */
 }
 
 /*

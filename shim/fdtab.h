@@ -39,8 +39,8 @@ void	ld_fd_each(uint8_t type, void (*fn)(int fd, uint8_t v, void *arg), void *ar
 /* Is there an entry of that type (not LD_FD_NONE)? Async-signal-safe. */
 int	ld_fd_any(uint8_t type);
 
-/* Hot path: the program read from fd (1: a first read to look at); wrote to fd. */
-static inline int ld_fd_read(int fd);
+/* Hot path: the program read from fd, first its first byte or 0 (1: look at it); wrote to fd. */
+static inline int ld_fd_read(int fd, const void *first);
 static inline void ld_fd_wrote(_Atomic uint8_t *e);
 
 /* This process holds a TCP listener that counts (it serves: a worker). */
@@ -68,6 +68,9 @@ int	ld_own_sorted(int *out, int cap);
 int	ld_own_hide(int fd);
 
 /* ---- inline hot path ---- */
+/* A connection's first read (ld_fd_read): out of the way. */
+int	ld_fd_first(_Atomic uint8_t *e, uint8_t v, const void *first);
+
 #include <stdatomic.h>
 
 #define LD_FDT_SHIFT	12
@@ -88,12 +91,13 @@ ld_fd_slot(int fd)
 }
 
 /*
- * Returns 1 when the connection's first bytes read are still to be looked
- * at (LD_FD_UNREAD, conns.c): a test in the branch a request's first read
- * takes anyway, and one more on the way out.
+ * Returns 1 when the connection's first bytes read must be looked at
+ * (conns.c): they may be an HTTP/2 preface. One that does not start with
+ * its first byte, 'P', is settled here: a test in the branch a request's
+ * first read takes anyway, and a store once per connection.
  */
 static inline int
-ld_fd_read(int fd)
+ld_fd_read(int fd, const void *first)
 {
 	_Atomic uint8_t *e = ld_fd_slot(fd);
 	uint8_t v;
@@ -102,9 +106,12 @@ ld_fd_read(int fd)
 		return 0;
 	v = atomic_load_explicit(e, memory_order_relaxed);
 	if ((v & (LD_FD_TYPE | LD_FD_READ)) == LD_FD_CONN) {
+		if (__builtin_expect(v & LD_FD_UNREAD, 0))
+			return ld_fd_first(e, v, first);
 		atomic_fetch_or_explicit(e, LD_FD_READ, memory_order_relaxed);
-		return (v & LD_FD_UNREAD) != 0;
+		return 0;
 	}
+	/* A preface read bit by bit: its next read is looked at too. */
 	return (v & (LD_FD_TYPE | LD_FD_UNREAD)) == (LD_FD_CONN | LD_FD_UNREAD);
 }
 

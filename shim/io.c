@@ -32,7 +32,7 @@ extern void __chk_fail(void) __attribute__((noreturn));
 		if ((r) > 0) {							\
 			if (ld_conn_retiring())					\
 				ld_conn_read(fd, buf, (size_t)(r), 0);		\
-			if (ld_fd_read(fd))					\
+			if (ld_fd_read(fd, buf))				\
 				ld_conn_read(fd, buf, (size_t)(r), 1);		\
 		}							\
 	} while (0)
@@ -40,7 +40,7 @@ extern void __chk_fail(void) __attribute__((noreturn));
 		if ((r) > 0) {							\
 			if (ld_conn_retiring())					\
 				read_iov(fd, iov, cnt, (size_t)(r), 0);		\
-			if (ld_fd_read(fd))					\
+			if (ld_fd_read(fd, FIRST(iov, cnt)))			\
 				read_iov(fd, iov, cnt, (size_t)(r), 1);		\
 		}							\
 	} while (0)
@@ -51,6 +51,8 @@ extern void __chk_fail(void) __attribute__((noreturn));
  */
 #define CONNS_WRITE(v)	(((v) & (LD_FD_UNREAD | LD_FD_H2)) || ld_conn_retiring())
 #define AFTER_WRITE(r, e)	do { if ((r) > 0) ld_fd_wrote(e); } while (0)
+/* An iovec's first byte, if it is in the first one (else 0: conns.c looks). */
+#define FIRST(iov, cnt)	((cnt) > 0 && (iov)[0].iov_len > 0 ? (iov)[0].iov_base : 0)
 /*
  * The descriptor a receive counts on: none (-1, in no page of the table)
  * for a peek, which leaves the bytes queued. Decided before the call, so
