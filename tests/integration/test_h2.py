@@ -15,6 +15,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import threading
 import time
 
 from harness import PY, check, need, now, wait_for
@@ -88,7 +90,7 @@ SECONDS = 6
 
 def need_grpc():
     need("haproxy")
-    ok = os.system("%s -c 'import grpc' 2>/dev/null" % PY) == 0
+    ok = subprocess.run([PY, "-c", "import grpc"]).returncode == 0
     check(ok, "python3-grpcio is not installed (tests/deps.sh)")
 
 
@@ -185,3 +187,258 @@ def test_h2_grpc_tcp_retire_off(t):
           "with LAMEDUCK_RETIRE=off: %d failed calls, pod a gone %.2fs after SIGTERM: the case "
           "no longer shows the problem the others are meant to catch" % (res["failed"], gone))
     check(goaways(lines) in (None, 0), "GOAWAYs with LAMEDUCK_RETIRE=off: %r" % lines)
+
+
+# ---- byte-exact, with a real HTTP/2 parser (hyperframe, from python3-h2)
+
+FRAME_SERVER = """import random, socket, sys, threading, time
+
+PREFACE = b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n"
+SETTINGS = bytes.fromhex("000006040000000000") + bytes.fromhex("000300000064")
+
+
+def frame(t, flags, sid, payload):
+    return len(payload).to_bytes(3, "big") + bytes([t, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def stream_frames(seed, n):
+    r = random.Random(seed)
+    out = [SETTINGS]
+    for i in range(n):
+        k = r.randrange(4)
+        if k == 0:
+            out.append(frame(6, 1, 0, r.randbytes(8)))          # PING ack
+        elif k == 1:
+            out.append(frame(8, 0, 0, r.randrange(1, 2 ** 31).to_bytes(4, "big")))   # WINDOW_UPDATE
+        else:
+            out.append(frame(0, 0, 1, r.randbytes(r.randrange(0, 3000))))   # DATA
+    return b"".join(out)
+
+
+def read_n(c, n):
+    got = b""
+    while len(got) < n:
+        b = c.recv(min(n - len(got), 5))     # a few bytes at a time: a preface cut
+        if not b:
+            return got
+        got += b
+    return got
+
+
+def h2(c, first):
+    got = read_n(c, 9 + 17)
+    mode = got[-8:]
+    if mode.startswith(b"stream"):
+        data = stream_frames(int(mode[6:].rstrip(b"\\0")), 400)
+        r = random.Random(7)
+        i = 0
+        while i < len(data):
+            n = r.randrange(1, 700)             # writes cut anywhere
+            c.sendall(data[i:i + n])
+            i += n
+            time.sleep(0.002)
+        c.close()
+        return
+    if not first:
+        c.sendall(SETTINGS)
+    c.sendall(frame(6, 1, 0, mode))             # PING ack, then nothing until EOF
+    while c.recv(4096):
+        pass
+    c.close()
+
+
+def echo(c, data):
+    while data:
+        c.sendall(data)
+        data = c.recv(4096)
+    c.close()
+
+
+def serve(c, write_first):
+    c.settimeout(30)     # non-blocking underneath: sends meet EAGAIN
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    if write_first:
+        c.sendall(SETTINGS)
+    first = c.recv(1)
+    if first == b"P":
+        first += read_n(c, 23)
+    if first == PREFACE:
+        h2(c, write_first)
+    else:
+        echo(c, first)
+
+
+def loop(ls, write_first):
+    while True:
+        c, _ = ls.accept()
+        threading.Thread(target=serve, args=(c, write_first), daemon=True).start()
+
+
+socks = []
+for port in sys.argv[1:3]:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(port)))
+    s.listen(64)
+    socks.append(s)
+threading.Thread(target=loop, args=(socks[1], True), daemon=True).start()
+print("ready", flush=True)
+loop(socks[0], False)
+"""
+
+CLIENT_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
+OUR_GOAWAY = bytes.fromhex("000008070000000000") + bytes.fromhex("7fffffff00000000")
+
+
+def h2_open(port, mode):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(CLIENT_PREFACE + bytes.fromhex("000008060000000000") + mode.ljust(8, b"\0"))
+    return s
+
+
+PARSE_FRAMES = """import json, sys
+from hyperframe.frame import Frame, GoAwayFrame
+data = open(sys.argv[1], "rb").read()
+out, i = [], 0
+while i < len(data):
+    if len(data) - i < 9:
+        sys.exit("a frame header cut at %d of %d" % (i, len(data)))
+    f, length = Frame.parse_frame_header(memoryview(data[i:i + 9]))
+    if len(data) - i - 9 < length:
+        sys.exit("a frame cut at %d" % i)
+    f.parse_body(memoryview(data[i + 9:i + 9 + length]))
+    g = isinstance(f, GoAwayFrame)
+    out.append([type(f).__name__, i, 9 + length, f.last_stream_id if g else None,
+                f.error_code if g else None])
+    i += 9 + length
+print(json.dumps(out))
+"""
+
+
+def parse_frames(t, data, what):
+    """[(type name, raw bytes, last stream id, error code)] of data, parsed
+    by hyperframe (Debian's python3-h2, under the system's python3); fails
+    on any frame that does not parse or is cut."""
+    path = os.path.join(t.tmp, "parse_frames.py")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(PARSE_FRAMES)
+    dpath = os.path.join(t.tmp, "frames.bin")
+    with open(dpath, "wb") as f:
+        f.write(data)
+    r = subprocess.run([PY, path, dpath], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, "%s: not valid HTTP/2 frames: %s" % (what, r.stderr.strip()[-300:]))
+    return [(name, data[i:i + n], last, err) for name, i, n, last, err in json.loads(r.stdout)]
+
+
+def goaway_between(t, data, expect, what):
+    """data must be the frames of expect with exactly one GOAWAY of ours
+    between two of them, after the first (SETTINGS)."""
+    frames = parse_frames(t, data, what)
+    gw = [k for k, (name, raw, last, err) in enumerate(frames) if name == "GoAwayFrame"]
+    check(len(gw) == 1, "%s: %d GOAWAY frames (expected 1 of ours)" % (what, len(gw)))
+    name, raw, last, err = frames[gw[0]]
+    check(raw == OUR_GOAWAY and last == 2 ** 31 - 1 and err == 0,
+          "%s: a GOAWAY not ours: %s" % (what, raw.hex()))
+    check(gw[0] > 0, "%s: the GOAWAY came before the server's SETTINGS" % what)
+    rest = b"".join(raw for k, (n, raw, last, err) in enumerate(frames) if k != gw[0])
+    check(rest == expect, "%s: the program's %d bytes came out as %d other bytes" %
+          (what, len(expect), len(rest)))
+    return gw[0], len(frames)
+
+
+def load_frame_server(t, **variables):
+    need_h2 = subprocess.run([PY, "-c", "import hyperframe"]).returncode == 0
+    check(need_h2, "python3-h2 (hyperframe) is not installed (tests/deps.sh)")
+    path = os.path.join(t.tmp, "frames.py")
+    with open(path, "w") as f:
+        f.write(FRAME_SERVER)
+    port, port2, hport = t.port(), t.port(), t.port()
+    env = dict(DELAY="3s", DRAIN_TIMEOUT="5s")
+    env.update(variables)
+    p = t.spawn([PY, path, port, port2], health=hport, name="frames", **env)
+    p.wait_ready_line()
+    t.wait_health(hport, 200, proc=p)
+    ns = {}
+    exec(compile(FRAME_SERVER.split("\nsocks = []")[0], "frames", "exec"), ns)
+    return p, port, port2, hport, ns
+
+
+def read_all(s, into):
+    while True:
+        try:
+            b = s.recv(1500)
+        except OSError:
+            return      # closed by the test's end
+        if not b:
+            return
+        into.append(b)
+        time.sleep(0.0005)       # slowly: the server's sends meet a full buffer
+
+
+def test_h2_frames_exact(t):
+    """A server of ours (Python, under the shim) streams frames to h2c
+    clients in writes cut anywhere, through a 4 KiB send buffer that makes
+    them short and meet EAGAIN, while the clients read slowly; SIGTERM
+    half-way. What each client receives, parsed by hyperframe, is the
+    server's frames with exactly one GOAWAY of ours between two of them.
+    Connections idle at the signal (the server blocked reading, one whose
+    SETTINGS went before it read anything) get the GOAWAY at once, from the
+    shim. Connections that are not HTTP/2 (a TLS ClientHello, binary, a
+    near-preface) are echoed byte for byte across the signal."""
+    p, port, port2, hport, ns = load_frame_server(t)
+    streams = []
+    for seed in range(3):
+        s = t.keep(h2_open(port, b"stream%d" % seed))
+        buf = []
+        th = threading.Thread(target=read_all, args=(s, buf), daemon=True)
+        th.start()
+        streams.append((seed, s, buf, th))
+    idle = [t.keep(h2_open(port, b"idle")), t.keep(h2_open(port2, b"idle"))]
+    others = [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64),
+              b"\x00\x01\x02\x03PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + os.urandom(32),
+              b"PRI * HTTP/1.1\r\n\r\nnot a preface",
+              b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]
+    echoes = []
+    for msg in others:
+        s = t.keep(socket.create_connection(("127.0.0.1", port), timeout=5))
+        s.sendall(msg)
+        echoes.append((s, msg))
+    time.sleep(0.6)
+    t_sig = p.signal(signal.SIGTERM)
+    t.wait_health(hport, 503, timeout=3, proc=p)
+    # Idle at the signal: the GOAWAY comes at once, after what came before.
+    for k, s in enumerate(idle):
+        want = ns["SETTINGS"] + ns["frame"](6, 1, 0, b"idle".ljust(8, b"\0"))
+        got = b""
+        s.settimeout(2)
+        while len(got) < len(want) + len(OUR_GOAWAY):
+            b = s.recv(4096)
+            check(b, "idle h2c connection %d ended after %r" % (k, got))
+            got += b
+        t_got = now() - t_sig
+        goaway_between(t, got, want, "idle h2c connection %d" % k)
+        check(t_got < 1.0, "idle h2c connection %d: GOAWAY %.2fs after SIGTERM" % (k, t_got))
+    for s, msg in echoes:
+        s.sendall(b"after the signal")
+        want = msg + b"after the signal"
+        got = b""
+        while len(got) < len(want):
+            b = s.recv(4096)
+            check(b, "echo connection ended after %r" % got)
+            got += b
+        check(got == want, "not HTTP/2, changed: sent %r, got %r" % (want, got))
+    for seed, s, buf, th in streams:
+        th.join(20)
+        check(not th.is_alive(), "stream %d did not end" % seed)
+        at, n = goaway_between(t, b"".join(buf), ns["stream_frames"](seed, 400),
+                               "stream %d" % seed)
+        t.note("stream %d: %d frames, our GOAWAY the %dth" % (seed, n, at + 1))
+    for s in idle:
+        s.close()
+    rc, _ = p.wait_exit(DELAY + DRAIN + 5)
+    lines = p.shim_lines()
+    t.note("log: %s" % " | ".join(lines))
+    g = goaways(lines)
+    check(g == 5, "GOAWAYs counted: %r (expected 5)" % g)
