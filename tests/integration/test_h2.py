@@ -442,3 +442,82 @@ def test_h2_frames_exact(t):
     t.note("log: %s" % " | ".join(lines))
     g = goaways(lines)
     check(g == 5, "GOAWAYs counted: %r (expected 5)" % g)
+
+
+# ---- an h2c server that is not gRPC: nginx (listen ... http2 on a plain port) under h2load
+
+NGINX_H2 = """daemon off;
+worker_processes 2;
+user www-data;
+pid {d}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port} http2;
+        location / {{ return 200 "nginx\\n"; }}
+    }}
+}}
+"""
+
+
+def nginx_h2_pod(t, name, **variables):
+    """nginx, a master and 2 workers, HTTP/2 with prior knowledge on a plain
+    port (its own GOAWAY after a million requests, not during the test)."""
+    d = os.path.join(t.tmp, name)
+    os.makedirs(d, exist_ok=True)
+    os.chmod(t.tmp, 0o755)
+    os.chmod(d, 0o755)
+    port, hport = t.port(), t.port()
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_H2.format(d=d, port=port))
+    env = dict(DELAY="%ds" % DELAY, DRAIN_TIMEOUT="%ds" % DRAIN)
+    env.update(variables)
+    p = t.spawn(["nginx", "-p", d, "-c", conf, "-e", "stderr"], health=hport,
+                name="nginx-" + name, **env)
+    t.wait_health(hport, 200, proc=p)
+    p.port, p.hport = port, hport
+    return p
+
+
+def test_h2_nginx_h2load(t):
+    """nginx's workers (members of the tree) each send the GOAWAY on their
+    own connections; h2load (8 clients, 4 streams each) reconnects through
+    HAProxy mode tcp to pod b: no failed request, pod a gone within the
+    delay + 1.5 s."""
+    need("haproxy", "nginx", "h2load")
+    a, b = nginx_h2_pod(t, "a"), nginx_h2_pod(t, "b")
+    fe, _, hap = start_haproxy(t, "tcp", [("127.0.0.1", p.port, p.hport) for p in (a, b)])
+    h2l = t.spawn(["h2load", "-D", SECONDS, "-c", CHANNELS, "-m", 4,
+                   "http://127.0.0.1:%d/" % fe], shim=False, name="h2load")
+    time.sleep(KILL_AT)
+    t_sig = now()
+    os.kill(a.pid, signal.SIGTERM)
+    rc, t_exit = a.wait_exit(DELAY + DRAIN + 5)
+    h2l.wait_exit(SECONDS + 20)
+    out = "\n".join(h2l.out_lines())
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    check(m, "no summary from h2load:\n%s" % out)
+    total, failed, errored = int(m.group(1)), int(m.group(5)), int(m.group(6))
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    t.note("h2load: %d requests, %d failed, %d errored, status %s; pod a gone %.2fs after "
+           "SIGTERM (exit %s); log: %s" % (total, failed, errored, codes.groups() if codes else None,
+                                           t_exit - t_sig, rc, " | ".join(a.shim_lines())))
+    check(total > 0 and failed == 0 and errored == 0, "h2load: %d failed, %d errored:\n%s" %
+          (failed, errored, out))
+    check(codes and int(codes.group(4)) == 0 and int(codes.group(3)) == 0,
+          "h2load saw answers other than 2xx:\n%s" % out)
+    check(rc == 0, "nginx ended with %s" % rc)
+    check(t_exit - t_sig <= DELAY + MARGIN, "pod a gone %.2fs after SIGTERM (bound %.1fs)" %
+          (t_exit - t_sig, DELAY + MARGIN))
+    g = goaways(a.shim_lines())
+    check(g is not None and g > 0, "no GOAWAY counted: %r" % a.shim_lines())
