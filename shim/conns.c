@@ -341,6 +341,24 @@ ld_conn_write(int fd, const struct iovec *iov, int cnt, int send, int flags,
 	return r;
 }
 
+void
+ld_conn_unseen(int fd)
+{
+	uint8_t v = ld_fd_get(fd);
+	struct conn *c;
+
+	if ((v & LD_FD_TYPE) != LD_FD_CONN || !(v & (LD_FD_H2 | LD_FD_UNREAD)) ||
+	    (c = conn_of(fd, 1)) == NULL)
+		return;
+	if (!(v & LD_FD_HELD)) {
+		memset(c, 0, sizeof(*c));
+		ld_fd_or(fd, LD_FD_HELD);
+	}
+	take(c);
+	c->h2.off = 1;		/* its frames can no longer be told apart */
+	give(c);
+}
+
 int
 ld_conn_before_sendfile(int fd)
 {
@@ -348,10 +366,11 @@ ld_conn_before_sendfile(int fd)
 	struct out o = { fd, 1, MSG_NOSIGNAL, NULL, 0 };
 	struct conn *c;
 
-	if ((v & LD_FD_TYPE) != LD_FD_CONN || (c = conn_of(fd, 0)) == NULL)
+	if ((v & LD_FD_TYPE) != LD_FD_CONN)
 		return 0;
-	if ((v & (LD_FD_H2 | LD_FD_UNREAD)) && (v & LD_FD_HELD))
-		c->h2.off = 1;		/* bytes from a file: no frames to follow */
+	ld_conn_unseen(fd);	/* bytes from a file: no HTTP/2 frames to follow */
+	if ((c = conn_of(fd, 0)) == NULL)
+		return 0;
 	if (c->shut) {
 		errno = EPIPE;	/* sendfile would raise SIGPIPE: as if the client had gone */
 		return -1;

@@ -52,6 +52,8 @@ void	ld_conn_read(int fd, const void *buf, size_t n, int first);
  */
 ssize_t	ld_conn_write(int fd, const struct iovec *iov, int cnt, int send, int flags,
 	    const struct sockaddr *name, socklen_t namelen);
+/* The program writes bytes on fd that conns.c does not see: an HTTP/2 follower stops. */
+void	ld_conn_unseen(int fd);
 /* Before a sendfile on fd: 0 to go on, or -1 with errno (EAGAIN, EPIPE). */
 int	ld_conn_before_sendfile(int fd);
 /* Before delivery: FIN on every idle accepted connection. Returns how many. */

@@ -257,9 +257,12 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	ssize_t r;
 
 	/* Control messages go once, as they are: such a call is never rewritten. */
-	if (CONNS_WRITE(ld_fd_entry(e)) && msg->msg_controllen == 0)
-		return conns_write(fd, msg->msg_iov, (int)msg->msg_iovlen, 1, flags, msg->msg_name,
-		    msg->msg_namelen, e);
+	if (CONNS_WRITE(ld_fd_entry(e))) {
+		if (msg->msg_controllen == 0)
+			return conns_write(fd, msg->msg_iov, (int)msg->msg_iovlen, 1, flags,
+			    msg->msg_name, msg->msg_namelen, e);
+		ld_conn_unseen(fd);
+	}
 	r = ld_real.sendmsg(fd, msg, flags);
 	AFTER_WRITE(r, e);
 	return r;

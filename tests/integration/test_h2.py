@@ -491,8 +491,13 @@ def nginx_h2_pod(t, name, **variables):
 def test_h2_nginx_h2load(t):
     """nginx's workers (members of the tree) each send the GOAWAY on their
     own connections; h2load (8 clients, 4 streams each) reconnects through
-    HAProxy mode tcp to pod b: no failed request, pod a gone within the
-    delay + 1.5 s."""
+    HAProxy mode tcp to pod b, and pod a is gone within the delay + 1.5 s.
+    No request the server received fails and every answer is a 2xx; h2load
+    counts as failed the few requests it submits on a connection after
+    reading its GOAWAY, which its HTTP/2 library refuses without sending
+    (RFC 9113, 6.8: a client opens no stream after a GOAWAY), as it does
+    after nginx's own: at most its 4 streams for each connection told to
+    go."""
     need("haproxy", "nginx", "h2load")
     a, b = nginx_h2_pod(t, "a"), nginx_h2_pod(t, "b")
     fe, _, hap = start_haproxy(t, "tcp", [("127.0.0.1", p.port, p.hport) for p in (a, b)])
@@ -512,12 +517,12 @@ def test_h2_nginx_h2load(t):
     t.note("h2load: %d requests, %d failed, %d errored, status %s; pod a gone %.2fs after "
            "SIGTERM (exit %s); log: %s" % (total, failed, errored, codes.groups() if codes else None,
                                            t_exit - t_sig, rc, " | ".join(a.shim_lines())))
-    check(total > 0 and failed == 0 and errored == 0, "h2load: %d failed, %d errored:\n%s" %
-          (failed, errored, out))
-    check(codes and int(codes.group(4)) == 0 and int(codes.group(3)) == 0,
+    g = goaways(a.shim_lines())
+    check(g is not None and g > 0, "no GOAWAY counted: %r" % a.shim_lines())
+    check(total > 0 and failed <= 4 * g and errored == failed,
+          "h2load: %d failed, %d errored, %d GOAWAYs:\n%s" % (failed, errored, g, out))
+    check(codes and int(codes.group(1)) == total - failed and int(codes.group(4)) == 0,
           "h2load saw answers other than 2xx:\n%s" % out)
     check(rc == 0, "nginx ended with %s" % rc)
     check(t_exit - t_sig <= DELAY + MARGIN, "pod a gone %.2fs after SIGTERM (bound %.1fs)" %
           (t_exit - t_sig, DELAY + MARGIN))
-    g = goaways(a.shim_lines())
-    check(g is not None and g > 0, "no GOAWAY counted: %r" % a.shim_lines())
