@@ -59,7 +59,7 @@ $(BUILD)/preload/%.so: tests/preload/%.c
 	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
 
 # Unit tests link the pure parts of the shim directly.
-UNIT_DEPS := shim/config.c shim/http.c shim/lifecycle.c shim/retire.c
+UNIT_DEPS := shim/config.c shim/http.c shim/lifecycle.c shim/retire.c shim/h2.c
 $(BUILD)/unit/%: tests/unit/%.c $(UNIT_DEPS) $(SHIM_HDR)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS) -Ishim -o $@ $< $(UNIT_DEPS) -lcmocka -lbsd

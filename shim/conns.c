@@ -7,7 +7,14 @@
  * speaks HTTP/1.x; if it does, the next final response carries
  * "Connection: close" (retire.c), the client closes after reading it, and
  * its next request opens a connection the balancer sends elsewhere. What
- * is not HTTP/1.x (TLS, HTTP/2, redis, anything else) passes untouched.
+ * is not HTTP/1.x (TLS, redis, anything else) passes untouched.
+ *
+ * An HTTP/2 cleartext connection (its first bytes read are the client
+ * preface, looked at once per connection, before the signal too) has the
+ * frames the program writes on it followed from the first byte (h2.c):
+ * from the signal on, one GOAWAY goes between two of them, in the
+ * program's next write or, if it is not writing, from here at once. A
+ * counter in the connection's state keeps the two from interleaving.
  * Before delivery, with nothing left in flight, every idle connection gets
  * a FIN (shutdown SHUT_WR): the client closes, the program reads EOF and
  * closes as it always does. Its writes on such a connection go out with
@@ -33,6 +40,7 @@
 #include "conns.h"
 #include "drain.h"
 #include "fdtab.h"
+#include "h2.h"
 #include "procfs.h"
 #include "real.h"
 #include "retire.h"
@@ -41,8 +49,12 @@
 #define CONN_SHIFT	12
 #define CONN_PAGES	4096	/* as far as the descriptor table goes */
 
+#define INJECTING	0x80000000U	/* writers: the shim sends a GOAWAY itself */
+
 struct conn {
 	struct ld_rt	rt;
+	struct ld_h2	h2;
+	_Atomic unsigned writers;	/* the program's writes under way (HTTP/2) */
 	uint8_t		shut;		/* our FIN went out: no SIGPIPE for the program */
 	uint8_t		counted;	/* its close went out and was counted */
 	uint8_t		npeek;		/* a request's first bytes, while too few to tell */
@@ -77,51 +89,6 @@ conn_of(int fd, int make)
 	return p != NULL ? &p[u & ((1U << CONN_SHIFT) - 1)] : NULL;
 }
 
-void
-ld_retire_begin(void)
-{
-	atomic_store(&ld_retiring, 1);
-}
-
-void
-ld_conn_reset(int fd)
-{
-	struct conn *c = conn_of(fd, 0);
-
-	if (c != NULL)
-		memset(c, 0, sizeof(*c));
-}
-
-void
-ld_conn_read(int fd, const void *buf, size_t n)
-{
-	uint8_t v = ld_fd_get(fd);
-	struct conn *c;
-	size_t k;
-	int yes;
-
-	if ((v & LD_FD_TYPE) != LD_FD_CONN)
-		return;
-	c = conn_of(fd, (v & LD_FD_READ) == 0);
-	/*
-	 * A connection between two requests (the program wrote since it last
-	 * read), or one whose request's first bytes were too few to tell.
-	 */
-	if (c == NULL || c->rt.phase != LD_RT_NONE || ((v & LD_FD_READ) && c->npeek == 0))
-		return;
-	k = n < sizeof(c->peek) - c->npeek ? n : sizeof(c->peek) - c->npeek;
-	memcpy(c->peek + c->npeek, buf, k);
-	c->npeek = (uint8_t)(c->npeek + k);
-	yes = ld_rt_is_request(c->peek, c->npeek);
-	if (yes == -1 && c->npeek < sizeof(c->peek))
-		return;
-	c->npeek = 0;
-	if (yes == 1)
-		ld_rt_arm(&c->rt);
-	else
-		c->rt.phase = LD_RT_OFF;	/* not HTTP/1.x: never touched */
-}
-
 struct out {
 	int			fd;
 	int			send;
@@ -146,6 +113,203 @@ out_send(void *ctx, const struct iovec *iov, int cnt)
 	return ld_real.sendmsg(o->fd, &m, o->flags);
 }
 
+/* The program writes on an HTTP/2 connection: waits while the shim sends. */
+static void
+take(struct conn *c)
+{
+	unsigned w = atomic_load_explicit(&c->writers, memory_order_relaxed);
+
+	for (;;) {
+		if (w & INJECTING)
+			w = atomic_load_explicit(&c->writers, memory_order_relaxed);
+		else if (atomic_compare_exchange_weak_explicit(&c->writers, &w, w + 1,
+		    memory_order_acquire, memory_order_relaxed))
+			return;
+	}
+}
+
+static void
+give(struct conn *c)
+{
+	atomic_fetch_sub_explicit(&c->writers, 1, memory_order_release);
+}
+
+/* At the signal: the GOAWAY on an HTTP/2 connection where the program is not writing. */
+static void
+goaway_one(int fd, uint8_t v, void *arg)
+{
+	struct out o = { fd, 1, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0 };
+	struct conn *c;
+	unsigned none = 0;
+	int *n = arg;
+
+	if (!(v & LD_FD_H2) || (c = conn_of(fd, 0)) == NULL)
+		return;
+	if (!atomic_compare_exchange_strong_explicit(&c->writers, &none, INJECTING,
+	    memory_order_acquire, memory_order_relaxed))
+		return;		/* the program is writing: its write path sends it */
+	c->h2.want = 1;
+	if (!ld_h2_sent(&c->h2) && ld_h2_flush(&c->h2, out_send, &o) == 1) {
+		ld_tree_count_retired(LD_RETIRED_GOAWAY);
+		(*n)++;
+	}
+	/* Not sent (inside a frame, or a full buffer): the program's next write sends it. */
+	atomic_store_explicit(&c->writers, 0, memory_order_release);
+}
+
+void
+ld_retire_begin(void)
+{
+	int n = 0, e = errno;
+
+	atomic_store(&ld_retiring, 1);
+	ld_fd_each(LD_FD_CONN, goaway_one, &n);
+	errno = e;
+}
+
+void
+ld_conn_reset(int fd)
+{
+	struct conn *c = conn_of(fd, 0);
+
+	if (c != NULL)
+		memset(c, 0, sizeof(*c));
+}
+
+/* A request's (or a preface's) first bytes, kept while too few to tell. */
+static void
+keep(struct conn *c, const void *buf, size_t n)
+{
+	size_t k = n < sizeof(c->peek) - c->npeek ? n : sizeof(c->peek) - c->npeek;
+
+	memcpy(c->peek + c->npeek, buf, k);
+	c->npeek = (uint8_t)(c->npeek + k);
+}
+
+/* From the signal on: is the request kept HTTP/1.x, to retire by its response? */
+static void
+tell_http1(struct conn *c)
+{
+	int yes = ld_rt_is_request(c->peek, c->npeek);
+
+	if (yes == -1 && c->npeek < sizeof(c->peek))
+		return;
+	c->npeek = 0;
+	if (yes == 1)
+		ld_rt_arm(&c->rt);
+	else
+		c->rt.phase = LD_RT_OFF;	/* not HTTP/1.x: never touched */
+}
+
+/* From the signal on, a read on a connection that is not HTTP/2; v: its entry before. */
+static void
+http1_read(int fd, uint8_t v, const void *buf, size_t n)
+{
+	struct conn *c = conn_of(fd, (v & LD_FD_READ) == 0);
+
+	/*
+	 * A connection between two requests (the program wrote since it last
+	 * read), or one whose request's first bytes were too few to tell.
+	 */
+	if (c == NULL || c->rt.phase != LD_RT_NONE || ((v & LD_FD_READ) && c->npeek == 0))
+		return;
+	if (!(v & LD_FD_READ))
+		c->npeek = 0;	/* a new request: nothing kept of another connection's */
+	keep(c, buf, n);
+	tell_http1(c);
+}
+
+/* The first bytes read on a connection: is it HTTP/2? */
+static void
+first_read(int fd, uint8_t v, const void *buf, size_t n)
+{
+	struct conn *c;
+	int h2;
+
+	if (!(v & LD_FD_HELD) && *(const char *)buf != 'P') {
+		/* Not HTTP/2 from its first byte (ld_fd_read did not see it). */
+		ld_fd_andnot(fd, LD_FD_UNREAD);
+		if (ld_conn_retiring())
+			http1_read(fd, v & (uint8_t)~LD_FD_READ, buf, n);
+		return;
+	}
+	if ((c = conn_of(fd, 1)) == NULL) {
+		ld_fd_andnot(fd, LD_FD_UNREAD);
+		return;
+	}
+	if (!(v & LD_FD_HELD))
+		memset(c, 0, sizeof(*c));
+	keep(c, buf, n);
+	h2 = ld_h2_is_preface(c->peek, c->npeek);
+	if (h2 == -1) {
+		/* A preface read bit by bit: its next read comes here too. */
+		ld_fd_or(fd, LD_FD_HELD);
+		return;
+	}
+	if (h2 == 1) {
+		c->npeek = 0;
+		ld_fd_mark(fd, LD_FD_HELD | LD_FD_H2, LD_FD_UNREAD);
+		return;
+	}
+	/* Not HTTP/2: what was followed of the program's writes is of no use. */
+	memset(&c->h2, 0, sizeof(c->h2));
+	ld_fd_mark(fd, LD_FD_HELD, LD_FD_UNREAD);
+	if (ld_conn_retiring() && c->rt.phase == LD_RT_NONE)
+		tell_http1(c);
+	else
+		c->npeek = 0;
+}
+
+void
+ld_conn_read(int fd, const void *buf, size_t n, int first)
+{
+	uint8_t v = ld_fd_get(fd);
+
+	if ((v & LD_FD_TYPE) != LD_FD_CONN)
+		return;
+	if (first)
+		first_read(fd, v, buf, n);
+	else if (!(v & LD_FD_H2) && (!(v & LD_FD_UNREAD) ||
+	    (!(v & LD_FD_HELD) && *(const char *)buf != 'P')))
+		http1_read(fd, v, buf, n);	/* a possible HTTP/2 preface: first_read looks */
+}
+
+/*
+ * The program writes on an HTTP/2 connection, or on one it has not read
+ * from yet (a server may send its SETTINGS first): the frames are followed
+ * from the first byte, and from the signal on the GOAWAY goes at the next
+ * boundary.
+ */
+static ssize_t
+h2_write(int fd, uint8_t v, struct out *o, const struct iovec *iov, int cnt, int flags)
+{
+	struct conn *c = conn_of(fd, 1);
+	int blocking = 0, sent;
+	ssize_t r;
+
+	if (c == NULL)
+		return out_send(o, iov, cnt);
+	if (!(v & LD_FD_HELD)) {
+		memset(c, 0, sizeof(*c));
+		ld_fd_or(fd, LD_FD_HELD);
+	}
+	if (c->shut) {
+		o->send = 1;
+		o->flags |= MSG_NOSIGNAL;
+	}
+	take(c);
+	if ((v & LD_FD_H2) && ld_conn_retiring())
+		c->h2.want = 1;
+	sent = ld_h2_sent(&c->h2);
+	if (c->h2.want && !sent && !c->h2.off)
+		blocking = !(flags & MSG_DONTWAIT) && !(ld_real.fcntl(fd, F_GETFL) & O_NONBLOCK);
+	r = ld_h2_write(&c->h2, iov, cnt, blocking, out_send, o);
+	if (!sent && ld_h2_sent(&c->h2))
+		ld_tree_count_retired(LD_RETIRED_GOAWAY);
+	give(c);
+	return r;
+}
+
 ssize_t
 ld_conn_write(int fd, const struct iovec *iov, int cnt, int send, int flags,
     const struct sockaddr *name, socklen_t namelen)
@@ -156,7 +320,11 @@ ld_conn_write(int fd, const struct iovec *iov, int cnt, int send, int flags,
 	int blocking;
 	ssize_t r;
 
-	if ((v & LD_FD_TYPE) != LD_FD_CONN || (c = conn_of(fd, 0)) == NULL)
+	if ((v & LD_FD_TYPE) != LD_FD_CONN)
+		return out_send(&o, iov, cnt);
+	if (v & (LD_FD_H2 | LD_FD_UNREAD))
+		return h2_write(fd, v, &o, iov, cnt, flags);
+	if ((c = conn_of(fd, 0)) == NULL)
 		return out_send(&o, iov, cnt);
 	if (c->shut) {
 		o.send = 1;
@@ -168,9 +336,27 @@ ld_conn_write(int fd, const struct iovec *iov, int cnt, int send, int flags,
 	r = ld_rt_write(&c->rt, iov, cnt, blocking, out_send, &o);
 	if (!c->counted && c->rt.inserting && !ld_rt_pending(&c->rt)) {
 		c->counted = 1;
-		ld_tree_count_retired(0);
+		ld_tree_count_retired(LD_RETIRED_HEADER);
 	}
 	return r;
+}
+
+void
+ld_conn_unseen(int fd)
+{
+	uint8_t v = ld_fd_get(fd);
+	struct conn *c;
+
+	if ((v & LD_FD_TYPE) != LD_FD_CONN || !(v & (LD_FD_H2 | LD_FD_UNREAD)) ||
+	    (c = conn_of(fd, 1)) == NULL)
+		return;
+	if (!(v & LD_FD_HELD)) {
+		memset(c, 0, sizeof(*c));
+		ld_fd_or(fd, LD_FD_HELD);
+	}
+	take(c);
+	c->h2.off = 1;		/* its frames can no longer be told apart */
+	give(c);
 }
 
 int
@@ -180,7 +366,10 @@ ld_conn_before_sendfile(int fd)
 	struct out o = { fd, 1, MSG_NOSIGNAL, NULL, 0 };
 	struct conn *c;
 
-	if ((v & LD_FD_TYPE) != LD_FD_CONN || (c = conn_of(fd, 0)) == NULL)
+	if ((v & LD_FD_TYPE) != LD_FD_CONN)
+		return 0;
+	ld_conn_unseen(fd);	/* bytes from a file: no HTTP/2 frames to follow */
+	if ((c = conn_of(fd, 0)) == NULL)
 		return 0;
 	if (c->shut) {
 		errno = EPIPE;	/* sendfile would raise SIGPIPE: as if the client had gone */
@@ -224,10 +413,12 @@ close_if_idle(int fd, uint8_t v, void *arg)
 	c = conn_of(fd, 1);
 	if (c == NULL || c->shut || (ld_rt_active(&c->rt) && c->rt.phase != LD_RT_STATUS))
 		return;
+	if ((v & LD_FD_H2) && c->h2.ours > 0 && !ld_h2_sent(&c->h2))
+		return;		/* our GOAWAY cut: a FIN now would cut a frame */
 	if (shutdown(fd, SHUT_WR) == 0) {
 		c->shut = 1;
 		(*n)++;
-		ld_tree_count_retired(1);
+		ld_tree_count_retired(LD_RETIRED_IDLE);
 	}
 }
 

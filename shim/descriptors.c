@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "conns.h"
 #include "fdtab.h"
 #include "real.h"
 #include "sigtable.h"
@@ -109,6 +110,11 @@ copy_entry(int from, int to)
 		ld_sig_untrack_signalfd(to);	/* dup2 over a tracked signalfd */
 	if ((v & LD_FD_TYPE) == LD_FD_SIGFD)
 		v = 0;		/* one number tracked per signalfd */
+	if ((v & LD_FD_TYPE) == LD_FD_CONN && (v & (LD_FD_H2 | LD_FD_UNREAD))) {
+		/* Two numbers write one stream: its HTTP/2 frames are not followed. */
+		ld_conn_unseen(from);
+		v &= (uint8_t)~(LD_FD_H2 | LD_FD_UNREAD | LD_FD_HELD);
+	}
 
 	ld_fd_set(to, v);
 }

@@ -57,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conns.h"
 #include "drain.h"
 #include "fdtab.h"
 #include "procfs.h"
@@ -663,7 +664,11 @@ count_one(int fd, uint8_t v, void *arg)
 		return;
 	}
 
-	if ((v & LD_FD_READ) ||
+	/*
+	 * An HTTP/2 connection has had its GOAWAY (conns.c): its client opens
+	 * no stream on it and closes it when its streams end.
+	 */
+	if ((v & (LD_FD_READ | LD_FD_H2)) ||
 	    (ioctl(fd, SIOCINQ, &q) == 0 && q > 0) ||
 	    (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0))
 		c->n[0]++;
@@ -778,7 +783,7 @@ ld_drain_take(int listener)
 			continue;
 		c = atomic_exchange(&stash[i].conn, -1);
 		if (c >= 0) {
-			ld_fd_set(c, LD_FD_CONN);
+			ld_fd_set(c, ld_conn_entry());
 			atomic_store(&stash_moved_ms, ld_now_ms());
 			if (stash_left(listener) == 0)
 				/* The last: the program needs no more waking for it. */

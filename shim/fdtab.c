@@ -65,6 +65,34 @@ ld_fd_or(int fd, uint8_t bits)
 		atomic_fetch_or(e, bits);
 }
 
+int
+ld_fd_first(_Atomic uint8_t *e, uint8_t v, const void *first)
+{
+	if (first == NULL || *(const char *)first == 'P' || (v & LD_FD_HELD)) {
+		atomic_fetch_or_explicit(e, LD_FD_READ, memory_order_relaxed);
+		return 1;
+	}
+	/* Not an HTTP/2 preface: settled here, in one step. */
+	while (!atomic_compare_exchange_weak_explicit(e, &v,
+	    (uint8_t)((v | LD_FD_READ) & ~LD_FD_UNREAD), memory_order_relaxed,
+	    memory_order_relaxed))
+		;
+	return 0;
+}
+
+void
+ld_fd_mark(int fd, uint8_t set, uint8_t clear)
+{
+	_Atomic uint8_t *e = ld_fd_slot(fd);
+	uint8_t v;
+
+	if (e == 0)
+		return;
+	v = atomic_load_explicit(e, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak(e, &v, (uint8_t)((v & ~clear) | set)))
+		;
+}
+
 void
 ld_fd_andnot(int fd, uint8_t bits)
 {

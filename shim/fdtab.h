@@ -21,11 +21,17 @@
 #define LD_FD_ACCEPTS	0x20	/* listener: this process accepts from it (not just holds it) */
 #define LD_FD_NBLOCK	0x40	/* listener: the program accepts without blocking */
 #define LD_FD_OWN	0x80	/* the shim's own: close() pretends, dup2() moves it first */
+/* A connection's bits reuse a listener's (never STOPPED: read without the type). */
+#define LD_FD_UNREAD	0x08	/* conn: its first bytes read are still to be looked at (conns.c) */
+#define LD_FD_H2	0x20	/* conn: HTTP/2 cleartext: its writes go through conns.c */
+#define LD_FD_HELD	0x40	/* conn: conns.c keeps state for it since its accept */
 
 uint8_t	ld_fd_get(int fd);
 void	ld_fd_set(int fd, uint8_t v);
 void	ld_fd_or(int fd, uint8_t bits);
 void	ld_fd_andnot(int fd, uint8_t bits);
+/* Sets and clears bits of an existing entry in one step. */
+void	ld_fd_mark(int fd, uint8_t set, uint8_t clear);
 /* Clear every entry in [lo, hi] but the shim's own. */
 void	ld_fd_clear_range(unsigned lo, unsigned hi);
 /* Calls fn for every descriptor with an entry of the given type. */
@@ -33,9 +39,9 @@ void	ld_fd_each(uint8_t type, void (*fn)(int fd, uint8_t v, void *arg), void *ar
 /* Is there an entry of that type (not LD_FD_NONE)? Async-signal-safe. */
 int	ld_fd_any(uint8_t type);
 
-/* Hot path: the program read from or wrote to fd. */
-static inline void ld_fd_read(int fd);
-static inline void ld_fd_wrote(int fd);
+/* Hot path: the program read from fd, first its first byte or 0 (1: look at it); wrote to fd. */
+static inline int ld_fd_read(int fd, const void *first);
+static inline void ld_fd_wrote(_Atomic uint8_t *e);
 
 /* This process holds a TCP listener that counts (it serves: a worker). */
 extern _Atomic int ld_holds_listeners __attribute__((visibility("hidden")));
@@ -62,6 +68,9 @@ int	ld_own_sorted(int *out, int cap);
 int	ld_own_hide(int fd);
 
 /* ---- inline hot path ---- */
+/* A connection's first read (ld_fd_read): out of the way. */
+int	ld_fd_first(_Atomic uint8_t *e, uint8_t v, const void *first);
+
 #include <stdatomic.h>
 
 #define LD_FDT_SHIFT	12
@@ -81,27 +90,42 @@ ld_fd_slot(int fd)
 	return page ? &page[fd & ((1 << LD_FDT_SHIFT) - 1)] : 0;
 }
 
-static inline void
-ld_fd_read(int fd)
+/*
+ * Returns 1 when the connection's first bytes read must be looked at
+ * (conns.c): they may be an HTTP/2 preface. One that does not start with
+ * its first byte, 'P', is settled here: a test in the branch a request's
+ * first read takes anyway, and a store once per connection.
+ */
+static inline int
+ld_fd_read(int fd, const void *first)
 {
 	_Atomic uint8_t *e = ld_fd_slot(fd);
 	uint8_t v;
 
 	if (e == 0)
-		return;
+		return 0;
 	v = atomic_load_explicit(e, memory_order_relaxed);
-	if ((v & LD_FD_TYPE) == LD_FD_CONN && !(v & LD_FD_READ))
+	if ((v & (LD_FD_TYPE | LD_FD_READ)) == LD_FD_CONN) {
+		if (__builtin_expect(v & LD_FD_UNREAD, 0))
+			return ld_fd_first(e, v, first);
 		atomic_fetch_or_explicit(e, LD_FD_READ, memory_order_relaxed);
+		return 0;
+	}
+	/* A preface read bit by bit: its next read is looked at too. */
+	return (v & (LD_FD_TYPE | LD_FD_UNREAD)) == (LD_FD_CONN | LD_FD_UNREAD);
+}
+
+/* An entry's bits (e from ld_fd_slot, taken before a write), 0 for none. */
+static inline uint8_t
+ld_fd_entry(_Atomic uint8_t *e)
+{
+	return e != 0 ? atomic_load_explicit(e, memory_order_relaxed) : 0;
 }
 
 static inline void
-ld_fd_wrote(int fd)
+ld_fd_wrote(_Atomic uint8_t *e)
 {
-	_Atomic uint8_t *e = ld_fd_slot(fd);
-
-	if (e == 0)
-		return;
-	if (atomic_load_explicit(e, memory_order_relaxed) & LD_FD_READ)
+	if (e != 0 && (atomic_load_explicit(e, memory_order_relaxed) & LD_FD_READ))
 		atomic_fetch_and_explicit(e, (uint8_t)~LD_FD_READ, memory_order_relaxed);
 }
 

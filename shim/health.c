@@ -305,12 +305,14 @@ metrics(char *b, size_t cap, const struct ld_health_status *st, long long now)
 	    "# TYPE lameduck_connections_accepted_total counter\n"
 	    "lameduck_connections_accepted_total %llu\n", ld_tree_accepted());
 	out(b, cap, &n, "# HELP lameduck_connections_retired_total Connections retired from the "
-	    "lame-duck signal on: by a \"Connection: close\" in their next response, or closed "
-	    "idle before delivery.\n"
+	    "lame-duck signal on: by a \"Connection: close\" in their next response, by an "
+	    "HTTP/2 GOAWAY, or closed idle before delivery.\n"
 	    "# TYPE lameduck_connections_retired_total counter\n"
 	    "lameduck_connections_retired_total{how=\"header\"} %llu\n"
+	    "lameduck_connections_retired_total{how=\"goaway\"} %llu\n"
 	    "lameduck_connections_retired_total{how=\"idle\"} %llu\n",
-	    ld_tree_retired(0), ld_tree_retired(1));
+	    ld_tree_retired(LD_RETIRED_HEADER), ld_tree_retired(LD_RETIRED_GOAWAY),
+	    ld_tree_retired(LD_RETIRED_IDLE));
 	out(b, cap, &n, "# HELP lameduck_in_flight Requests in flight (counted while draining).\n"
 	    "# TYPE lameduck_in_flight gauge\n"
 	    "lameduck_in_flight %ld\n", st->in_flight);

@@ -24,24 +24,35 @@ extern void __chk_fail(void) __attribute__((noreturn));
 #endif
 
 /*
- * From the lame-duck signal on, the first bytes of a request tell whether
- * its connection is one to retire (conns.c); before, one test of a flag.
+ * A connection's first bytes read tell whether it speaks HTTP/2 (conns.c);
+ * from the lame-duck signal on, a request's first bytes whether it is
+ * HTTP/1.x. Before, a test of a bit of the entry, and of a flag.
  */
 #define AFTER_READ_BUF(r, fd, buf)	do {					\
 		if ((r) > 0) {							\
 			if (ld_conn_retiring())					\
-				ld_conn_read(fd, buf, (size_t)(r));		\
-			ld_fd_read(fd);						\
+				ld_conn_read(fd, buf, (size_t)(r), 0);		\
+			if (ld_fd_read(fd, buf))				\
+				ld_conn_read(fd, buf, (size_t)(r), 1);		\
 		}							\
 	} while (0)
 #define AFTER_READ_IOV(r, fd, iov, cnt)	do {					\
 		if ((r) > 0) {							\
 			if (ld_conn_retiring())					\
-				read_iov(fd, iov, cnt, (size_t)(r));		\
-			ld_fd_read(fd);						\
+				read_iov(fd, iov, cnt, (size_t)(r), 0);		\
+			if (ld_fd_read(fd, FIRST(iov, cnt)))			\
+				read_iov(fd, iov, cnt, (size_t)(r), 1);		\
 		}							\
 	} while (0)
-#define AFTER_WRITE(r, fd)	do { if ((r) > 0) ld_fd_wrote(fd); } while (0)
+/*
+ * Writes go through conns.c from the lame-duck signal on, and before it on
+ * an HTTP/2 connection (its frames are followed from the first byte) or one
+ * not yet read from; e, the entry, is looked up before.
+ */
+#define CONNS_WRITE(v)	(((v) & (LD_FD_UNREAD | LD_FD_H2)) || ld_conn_retiring())
+#define AFTER_WRITE(r, e)	do { if ((r) > 0) ld_fd_wrote(e); } while (0)
+/* An iovec's first byte, if it is in the first one (else 0: conns.c looks). */
+#define FIRST(iov, cnt)	((cnt) > 0 && (iov)[0].iov_len > 0 ? (iov)[0].iov_base : 0)
 /*
  * The descriptor a receive counts on: none (-1, in no page of the table)
  * for a peek, which leaves the bytes queued. Decided before the call, so
@@ -51,11 +62,12 @@ extern void __chk_fail(void) __attribute__((noreturn));
 
 /* The first bytes read into an iovec, for conns.c. */
 static void
-read_iov(int fd, const struct iovec *iov, int cnt, size_t r)
+read_iov(int fd, const struct iovec *iov, int cnt, size_t r, int first)
 {
 	for (int i = 0; i < cnt; i++)
 		if (iov[i].iov_len > 0) {
-			ld_conn_read(fd, iov[i].iov_base, iov[i].iov_len < r ? iov[i].iov_len : r);
+			ld_conn_read(fd, iov[i].iov_base, iov[i].iov_len < r ? iov[i].iov_len : r,
+			    first);
 			return;
 		}
 }
@@ -161,49 +173,66 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 }
 
 /*
- * Writes: from the lame-duck signal on, through conns.c, which may add a
- * header of ours (never counted in what the call returns).
+ * Writes: from the lame-duck signal on, and on an HTTP/2 connection, through
+ * conns.c, which may add bytes of ours (never counted in what the call
+ * returns). That way is out of line, so that the plain one keeps the
+ * caller's arguments where they are.
  */
+static ssize_t __attribute__((noinline))
+conns_write(int fd, const struct iovec *iov, int cnt, int send, int flags,
+    const struct sockaddr *name, socklen_t namelen, _Atomic uint8_t *e)
+{
+	ssize_t r = ld_conn_write(fd, iov, cnt, send, flags, name, namelen);
+
+	AFTER_WRITE(r, e);
+	return r;
+}
+
+static ssize_t __attribute__((noinline))
+conns_write1(int fd, const void *buf, size_t n, int send, int flags,
+    const struct sockaddr *name, socklen_t namelen, _Atomic uint8_t *e)
+{
+	struct iovec iov = { (void *)buf, n };
+
+	return conns_write(fd, &iov, 1, send, flags, name, namelen, e);
+}
+
 LD_EXPORT ssize_t
 write(int fd, const void *buf, size_t n)
 {
+	_Atomic uint8_t *e = ld_fd_slot(fd);
 	ssize_t r;
 
-	if (ld_conn_retiring()) {
-		struct iovec iov = { (void *)buf, n };
-
-		r = ld_conn_write(fd, &iov, 1, 0, 0, NULL, 0);
-	} else
-		r = ld_real.write(fd, buf, n);
-	AFTER_WRITE(r, fd);
+	if (CONNS_WRITE(ld_fd_entry(e)))
+		return conns_write1(fd, buf, n, 0, 0, NULL, 0, e);
+	r = ld_real.write(fd, buf, n);
+	AFTER_WRITE(r, e);
 	return r;
 }
 
 LD_EXPORT ssize_t
 writev(int fd, const struct iovec *iov, int cnt)
 {
+	_Atomic uint8_t *e = ld_fd_slot(fd);
 	ssize_t r;
 
-	if (ld_conn_retiring())
-		r = ld_conn_write(fd, iov, cnt, 0, 0, NULL, 0);
-	else
-		r = ld_real.writev(fd, iov, cnt);
-	AFTER_WRITE(r, fd);
+	if (CONNS_WRITE(ld_fd_entry(e)))
+		return conns_write(fd, iov, cnt, 0, 0, NULL, 0, e);
+	r = ld_real.writev(fd, iov, cnt);
+	AFTER_WRITE(r, e);
 	return r;
 }
 
 LD_EXPORT ssize_t
 send(int fd, const void *buf, size_t n, int flags)
 {
+	_Atomic uint8_t *e = ld_fd_slot(fd);
 	ssize_t r;
 
-	if (ld_conn_retiring()) {
-		struct iovec iov = { (void *)buf, n };
-
-		r = ld_conn_write(fd, &iov, 1, 1, flags, NULL, 0);
-	} else
-		r = ld_real.send(fd, buf, n, flags);
-	AFTER_WRITE(r, fd);
+	if (CONNS_WRITE(ld_fd_entry(e)))
+		return conns_write1(fd, buf, n, 1, flags, NULL, 0, e);
+	r = ld_real.send(fd, buf, n, flags);
+	AFTER_WRITE(r, e);
 	return r;
 }
 
@@ -211,42 +240,56 @@ LD_EXPORT ssize_t
 sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
     socklen_t alen)
 {
+	_Atomic uint8_t *e = ld_fd_slot(fd);
 	ssize_t r;
 
-	if (ld_conn_retiring()) {
-		struct iovec iov = { (void *)buf, n };
-
-		r = ld_conn_write(fd, &iov, 1, 1, flags, addr, alen);
-	} else
-		r = ld_real.sendto(fd, buf, n, flags, addr, alen);
-	AFTER_WRITE(r, fd);
+	if (CONNS_WRITE(ld_fd_entry(e)))
+		return conns_write1(fd, buf, n, 1, flags, addr, alen, e);
+	r = ld_real.sendto(fd, buf, n, flags, addr, alen);
+	AFTER_WRITE(r, e);
 	return r;
 }
 
 LD_EXPORT ssize_t
 sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	_Atomic uint8_t *e = ld_fd_slot(fd);
 	ssize_t r;
 
 	/* Control messages go once, as they are: such a call is never rewritten. */
-	if (ld_conn_retiring() && msg->msg_controllen == 0)
-		r = ld_conn_write(fd, msg->msg_iov, (int)msg->msg_iovlen, 1, flags, msg->msg_name,
-		    msg->msg_namelen);
-	else
-		r = ld_real.sendmsg(fd, msg, flags);
-	AFTER_WRITE(r, fd);
+	if (CONNS_WRITE(ld_fd_entry(e))) {
+		if (msg->msg_controllen == 0)
+			return conns_write(fd, msg->msg_iov, (int)msg->msg_iovlen, 1, flags,
+			    msg->msg_name, msg->msg_namelen, e);
+		ld_conn_unseen(fd);
+	}
+	r = ld_real.sendmsg(fd, msg, flags);
+	AFTER_WRITE(r, e);
+	return r;
+}
+
+static ssize_t __attribute__((noinline))
+conns_sendfile(int out, int in, off_t *off, size_t n, _Atomic uint8_t *e)
+{
+	ssize_t r;
+
+	if (ld_conn_before_sendfile(out) == -1)
+		return -1;
+	r = ld_real.sendfile(out, in, off, n);
+	AFTER_WRITE(r, e);
 	return r;
 }
 
 static inline ssize_t
 do_sendfile(int out, int in, off_t *off, size_t n)
 {
+	_Atomic uint8_t *e = ld_fd_slot(out);
 	ssize_t r;
 
-	if (ld_conn_retiring() && ld_conn_before_sendfile(out) == -1)
-		return -1;
+	if (CONNS_WRITE(ld_fd_entry(e)))
+		return conns_sendfile(out, in, off, n, e);
 	r = ld_real.sendfile(out, in, off, n);
-	AFTER_WRITE(r, out);
+	AFTER_WRITE(r, e);
 	return r;
 }
 

@@ -143,11 +143,13 @@ static void
 close_idle(void)
 {
 	int n = ld_conn_close_idle();
-	unsigned long long h = ld_tree_retired(0);
+	unsigned long long h = ld_tree_retired(LD_RETIRED_HEADER);
+	unsigned long long g = ld_tree_retired(LD_RETIRED_GOAWAY);
 
-	if (n > 0 || h > 0)
+	if (n > 0 || h > 0 || g > 0)
 		ld_info("retiring connections: %llu closed by their response's "
-		    "\"Connection: close\", %d idle one%s closed now (FIN)", h, n, n == 1 ? "" : "s");
+		    "\"Connection: close\", %llu HTTP/2 sent a GOAWAY, %d idle one%s closed now "
+		    "(FIN)", h, g, n, n == 1 ? "" : "s");
 }
 
 static void

@@ -14,7 +14,7 @@
 
 #define LD_RETIRE_HEADER	"Connection: close\r\n"
 #define LD_RETIRE_HEADER_LEN	(sizeof(LD_RETIRE_HEADER) - 1)
-#define LD_RETIRE_PEEK		16	/* bytes of a request kept to tell, at most */
+#define LD_RETIRE_PEEK		24	/* bytes kept to tell, at most: an HTTP/2 preface */
 
 enum ld_rt_phase {
 	LD_RT_NONE,	/* nothing asked: bytes pass */

@@ -119,7 +119,7 @@ accept_slow(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four,
 		}
 		if (r >= 0) {
 			if ((v & LD_FD_TYPE) == LD_FD_LISTEN) {
-				ld_fd_set(r, LD_FD_CONN);
+				ld_fd_set(r, ld_conn_entry());
 				if (ld_conn_retiring())
 					ld_conn_reset(r);
 				ld_tree_count_accept();
@@ -207,11 +207,11 @@ accept_one(int fd, struct sockaddr *addr, socklen_t *alen, int flags, int four)
 	}
 	ce = ld_fd_slot(r);
 	if (ce != 0)
-		atomic_store_explicit(ce, LD_FD_CONN, memory_order_release);
+		atomic_store_explicit(ce, ld_conn_entry(), memory_order_release);
 	else {
 		int saved = errno;
 
-		ld_fd_set(r, LD_FD_CONN);	/* a new page of the table */
+		ld_fd_set(r, ld_conn_entry());	/* a new page of the table */
 		errno = saved;
 	}
 	if (ld_conn_retiring())

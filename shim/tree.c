@@ -42,7 +42,7 @@
 struct ld_tree *ld_tree;
 _Atomic int ld_role;
 static _Atomic unsigned long long accepted;	/* without a tree */
-static _Atomic unsigned long long retired[2];
+static _Atomic unsigned long long retired[LD_RETIRED_HOW];
 
 #define LD_TREE_WAIT_MS	1000	/* an exec'd descendant waits this long for the owner */
 #define LD_TREE_DEPTH	64	/* parent links followed from an asker up to the owner */
@@ -408,17 +408,17 @@ ld_tree_accepted(void)
 }
 
 void
-ld_tree_count_retired(int idle)
+ld_tree_count_retired(enum ld_retired how)
 {
 	struct ld_tree *t = ld_tree;
 
-	atomic_fetch_add(t != NULL ? &t->retired[idle != 0] : &retired[idle != 0], 1);
+	atomic_fetch_add(t != NULL ? &t->retired[how] : &retired[how], 1);
 }
 
 unsigned long long
-ld_tree_retired(int idle)
+ld_tree_retired(enum ld_retired how)
 {
 	struct ld_tree *t = ld_tree;
 
-	return atomic_load(t != NULL ? &t->retired[idle != 0] : &retired[idle != 0]);
+	return atomic_load(t != NULL ? &t->retired[how] : &retired[how]);
 }

@@ -33,6 +33,14 @@ struct ld_member {
 	_Atomic int	stopped;	/* stop generation this member has acted on */
 };
 
+/* How a connection was retired (README, "Keep-alive and L4 balancers"). */
+enum ld_retired {
+	LD_RETIRED_HEADER,	/* "Connection: close" in its response */
+	LD_RETIRED_IDLE,	/* closed idle before delivery */
+	LD_RETIRED_GOAWAY,	/* an HTTP/2 GOAWAY */
+	LD_RETIRED_HOW
+};
+
 struct ld_tree {
 	uint32_t	magic;
 	_Atomic int	owner;		/* the owner's pid */
@@ -49,7 +57,7 @@ struct ld_tree {
 	_Atomic int	yield_pid;	/* the member that asks */
 	_Atomic int	yield_done;	/* the owner (pid) that has closed its port */
 	_Atomic unsigned long long accepted;	/* connections accepted by the tree's processes */
-	_Atomic unsigned long long retired[2];	/* connections retired: by header, idle */
+	_Atomic unsigned long long retired[LD_RETIRED_HOW];	/* connections retired, by how */
 	struct ld_member m[LD_TREE_MAX];
 };
 
@@ -93,9 +101,9 @@ void	ld_tree_sum(struct ld_tree_sum *s);
 /* A connection was accepted here; how many were in the whole tree (or this process). */
 void	ld_tree_count_accept(void);
 unsigned long long ld_tree_accepted(void);
-/* A connection was retired here (idle: closed idle, else by its header); how many in the tree. */
-void	ld_tree_count_retired(int idle);
-unsigned long long ld_tree_retired(int idle);
+/* A connection was retired here, and how; how many in the tree. */
+void	ld_tree_count_retired(enum ld_retired how);
+unsigned long long ld_tree_retired(enum ld_retired how);
 /* Owner: queue sig to every live member, as if from `pid`. */
 int	ld_tree_signal_members(int sig, pid_t pid, uid_t uid);
 

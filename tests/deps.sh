@@ -8,7 +8,7 @@ PKGS=(gcc make binutils libc6-dev libbsd-dev libcmocka-dev nginx-light python3 p
       busybox clang libclang-rt-14-dev llvm valgrind lighttpd nodejs openjdk-17-jdk-headless
       redis-server redis-tools memcached socat musl-tools debootstrap strace uwsgi-core
       uwsgi-plugin-python3 python3-uvicorn puma unicorn python3-twisted python3-aiohttp tomcat10
-      h2o python3-waitress hey
+      h2o python3-waitress hey python3-grpcio python3-h2 nghttp2-client
       libpython3.11-testsuite)
 
 missing=()
