@@ -521,7 +521,10 @@ def test_h2_nginx_h2load(t):
     check(g is not None and g > 0, "no GOAWAY counted: %r" % a.shim_lines())
     check(total > 0 and failed <= 4 * g and errored == failed,
           "h2load: %d failed, %d errored, %d GOAWAYs:\n%s" % (failed, errored, g, out))
-    check(codes and int(codes.group(1)) == total - failed and int(codes.group(4)) == 0,
+    # h2load may count the answer to a request it started as its run ended
+    # in its status codes and not in its total: at least every request done.
+    check(codes and int(codes.group(1)) >= total - failed and
+          int(codes.group(2)) + int(codes.group(3)) + int(codes.group(4)) == 0,
           "h2load saw answers other than 2xx:\n%s" % out)
     check(rc == 0, "nginx ended with %s" % rc)
     check(t_exit - t_sig <= DELAY + MARGIN, "pod a gone %.2fs after SIGTERM (bound %.1fs)" %
