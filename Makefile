@@ -236,3 +236,35 @@ $(MUSL_DIR)/progs/%: tests/progs/%.c tests/progs/progs.h tests/progs/http.h
 musl: $(MUSL_DIR)/liblameduck.so $(MUSL_PROGS)
 
 .PHONY: musl
+
+# ---------------------------------------------------------------------------
+# `lameduck --supervise` (issue 14): programs no preload can enter, for
+# tests/integration/test_supervise.py. `make supervise-progs`; `make
+# integration` builds them first. sup_http (tests/progs/sup_http.c, built
+# dynamically by `all` too) linked with `gcc -static` (libc6-dev's libc.a),
+# and Go servers built with CGO_ENABLED=0 (golang-go): tests/go/gosrv.go
+# (no signal handling, log.Fatal(http.ListenAndServe)) and
+# tests/go/goshutdown.go (srv.Shutdown on SIGTERM). Go's build cache is kept
+# under build/ so that a rebuild is quick and $HOME is not needed.
+SUP_DIR		:= $(BUILD)/supervise
+SUP_GO_ENV	:= CGO_ENABLED=0 GO111MODULE=off GOFLAGS= GOCACHE=$(abspath $(SUP_DIR))/gocache \
+		   GOPATH=$(abspath $(SUP_DIR))/gopath
+SUP_PROGS	:= $(SUP_DIR)/sup_http_static $(SUP_DIR)/gosrv_nocgo $(SUP_DIR)/goshutdown_nocgo
+
+$(SUP_DIR)/sup_http_static: tests/progs/sup_http.c tests/progs/progs.h tests/progs/http.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -static -pthread -o $@ $<
+
+$(SUP_DIR)/gosrv_nocgo: tests/go/gosrv.go
+	@mkdir -p $(@D)
+	$(SUP_GO_ENV) go build -o $@ $<
+
+$(SUP_DIR)/goshutdown_nocgo: tests/go/goshutdown.go
+	@mkdir -p $(@D)
+	$(SUP_GO_ENV) go build -o $@ $<
+
+supervise-progs: $(SUP_PROGS)
+
+integration: supervise-progs
+
+.PHONY: supervise-progs
