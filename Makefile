@@ -43,11 +43,21 @@ $(BUILD)/liblameduck.so: $(SHIM_OBJ)
 	$(CC) $(SHIM_CFLAGS) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) $(SHIM_LIBS)
 
 # The launcher, a program of its own, shares the shim's parser (and so its
-# headers), so a value it accepts the shim accepts.
-$(BUILD)/lameduck: $(LAUNCHER_SRC) shim/config.c $(SHIM_HDR) Makefile
+# headers), so a value it accepts the shim accepts; --supervise links the
+# shim's lifecycle, health port and log too (SUP_SHIM), built again as
+# plain objects. It is linked statically: it is copied into images that
+# have no C library at all (Go on distroless/static).
+SUP_SHIM := config http lifecycle log health fdtab real procfs tree rawconn
+SUP_OBJ	:= $(patsubst %,$(BUILD)/sup/%.o,$(SUP_SHIM))
+
+$(BUILD)/sup/%.o: shim/%.c $(SHIM_HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fno-strict-aliasing -c -o $@ $<
+
+$(BUILD)/lameduck: $(LAUNCHER_SRC) $(wildcard launcher/*.h) $(SUP_OBJ) $(SHIM_HDR) Makefile
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -Ishim -DLD_LIBDIR='"$(PREFIX)/lib"' -o $@ $(LAUNCHER_SRC) \
-	    shim/config.c -Wl,-Bstatic -lbsd -lmd -Wl,-Bdynamic
+	$(CC) $(CFLAGS) -Ishim -DLD_LIBDIR='"$(PREFIX)/lib"' -static -o $@ $(LAUNCHER_SRC) \
+	    $(SUP_OBJ) -lbsd -lmd
 
 $(BUILD)/progs/%: tests/progs/%.c tests/progs/progs.h tests/progs/http.h
 	@mkdir -p $(BUILD)/progs

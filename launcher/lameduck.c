@@ -7,7 +7,9 @@
  * value, and a program the loader never preloads the shim into (static,
  * Go without cgo, setuid, file capabilities). Such a program would die at
  * the first SIGTERM as if the shim were not there, which is exactly the
- * mistake the user came here to avoid.
+ * mistake the user came here to avoid. For those, --supervise runs the
+ * program as a child instead and does from outside what it can
+ * (supervise.c).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -29,6 +31,7 @@
 #include <bsd/string.h>
 
 #include "config.h"
+#include "supervise.h"
 
 #ifndef LD_LIBDIR
 #define LD_LIBDIR	"/usr/local/lib"
@@ -50,6 +53,7 @@
 #define MAX_NOTES	(64 * 1024)
 #define MAX_DYN		4096		/* dynamic entries read, at most */
 #define MAX_SCRIPTS	4		/* the kernel's own limit on #! nesting */
+#define STOP_VAR	"LAMEDUCK_STOP_LISTENERS"
 
 enum {
 	EX_INVALID	= 1,	/* --check: the configuration is bad */
@@ -58,7 +62,7 @@ enum {
 	EX_NOTFOUND	= 127,	/* no such program, or not executable */
 };
 
-enum { OPT_CHECK = 256, OPT_FORCE, OPT_HELP, OPT_VERSION, OPT_VAR };
+enum { OPT_CHECK = 256, OPT_FORCE, OPT_HELP, OPT_VERSION, OPT_SUPERVISE, OPT_STOP, OPT_VAR };
 
 static void	cut(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
@@ -85,7 +89,9 @@ static int	elf_refusal(int, const ElfW(Ehdr) *, char *, size_t);
 static int	mode_refusal(const char *, char *, size_t);
 static int	script_interp(const char *, char *, size_t, char *, size_t);
 static int	refusal(const char *, int, char *, size_t);
-static int	options(int, char *[], int *, int *);
+static int	options(int, char *[], int *, int *, int *);
+static enum ld_stop stop_mode(void);
+static int	is_go(const char *);
 static const char *option_of(enum ld_var);
 
 /* The options; each variable's is OPT_VAR plus its enum ld_var. */
@@ -103,6 +109,8 @@ static const struct option longopts[] = {
 	{ "log",	   required_argument, NULL, OPT_VAR + LD_VAR_LOG },
 	{ "log-format",	   required_argument, NULL,
 	    OPT_VAR + LD_VAR_LOG_FORMAT },
+	{ "supervise",	   no_argument,	      NULL, OPT_SUPERVISE },
+	{ "stop-listeners", required_argument, NULL, OPT_STOP },
 	{ "force",	   no_argument,	      NULL, OPT_FORCE },
 	{ "check",	   no_argument,	      NULL, OPT_CHECK },
 	{ "help",	   no_argument,	      NULL, OPT_HELP },
@@ -114,8 +122,8 @@ static const struct option longopts[] = {
 static const char *args[LD_NVARS];
 
 static const char instead[] =
-    "use the Kubernetes preStop sleep action (lifecycle.preStop.sleep.seconds) "
-    "instead, or --force to run it anyway";
+    "run it with lameduck --supervise instead (no preload: the health port, the "
+    "delay and the drain from outside, see lameduck(1)), or --force to run it anyway";
 
 /* snprintf for messages: one cut short is still worth printing. */
 static void
@@ -133,11 +141,18 @@ usage(void)
 {
 	printf(
 "usage: lameduck [options] [--] command [argument ...]\n"
+"       lameduck --supervise [options] [--] command [argument ...]\n"
 "       lameduck [options] --check\n"
 "\n"
 "Runs command with liblameduck.so preloaded, so that a lame-duck signal\n"
 "(SIGTERM) first turns its health port's /readyz to 503 and the program\n"
 "keeps serving for the delay before it gets the signal.\n"
+"\n"
+"With --supervise, command runs as a child without the shim (static and Go\n"
+"programs, setuid ones): lameduck stays its parent, answers the health\n"
+"port, waits out the delay and a drain of the connections the kernel shows\n"
+"busy, then hands it the signal. It passes on other signals, reaps orphans\n"
+"and exits with the child's status.\n"
 "\n"
 "Each option sets a variable; values already in the environment count too,\n"
 "and options override them. See liblameduck(7).\n"
@@ -152,6 +167,10 @@ usage(void)
 "  --log LEVEL         LAMEDUCK_LOG: off, error, warn, info, debug (info)\n"
 "  --log-format F      LAMEDUCK_LOG_FORMAT: text or json (text)\n"
 "  --retire on|off     LAMEDUCK_RETIRE: close keep-alive connections (on)\n"
+"  --supervise         run command as a child, the lifecycle from outside\n"
+"  --stop-listeners M  LAMEDUCK_STOP_LISTENERS, with --supervise: auto, on or\n"
+"                      off; refuse new connections during the drain (auto:\n"
+"                      unless the program is Go)\n"
 "  --force             run a program the shim can not work in\n"
 "                      (values are still checked)\n"
 "  --check             print the configuration in effect and exit\n"
@@ -165,10 +184,13 @@ usage(void)
 "a good --check; 1 for a bad --check; 2 for a usage error, a bad value or a\n"
 "shim not found; 126 when the program can not load the shim (statically\n"
 "linked, Go without cgo, setuid or setgid, file capabilities); 127 when the\n"
-"program is not found or not executable.\n"
+"program is not found or not executable; with --supervise, 125 when it can\n"
+"not start, else the child's status (a child killed by a signal: the same\n"
+"signal, or 128 + its number as PID 1).\n"
 "\n"
 "Example:\n"
-"  lameduck --delay 15s --health :8799 -- nginx -g 'daemon off;'\n");
+"  lameduck --delay 15s --health :8799 -- nginx -g 'daemon off;'\n"
+"  lameduck --supervise --delay 15s -- /app/server\n");
 }
 
 static const char *
@@ -208,12 +230,12 @@ set_vars(void)
 static void
 validate(void)
 {
-	struct ld_config cfg;
 	char msg[512];
 	enum ld_var v;
 	size_t n;
 
-	if (ld_config_load(&cfg, env_get, NULL, msg, sizeof(msg)) == 0)
+	/* ld_cfg: what --supervise runs with. */
+	if (ld_config_load(&ld_cfg, env_get, NULL, msg, sizeof(msg)) == 0)
 		return;
 	for (v = 0; v < LD_NVARS; v++) {
 		n = strlen(ld_config_name(v));
@@ -607,12 +629,13 @@ elf_needs_libc(int fd, const ElfW(Phdr) *ph, size_t nph)
 	return found;
 }
 
+/* The sections that mark a Go program. */
+static const char *const go_sections[] = { ".go.buildinfo", ".note.go.buildid", NULL };
+
 /* Why the loader would not preload the shim into this ELF file; 0 if it would. */
 static int
 elf_refusal(int fd, const ElfW(Ehdr) *eh, char *why, size_t len)
 {
-	static const char *const go_sections[] =
-	    { ".go.buildinfo", ".note.go.buildid", NULL };
 	ElfW(Phdr) *ph;
 	size_t i, nph;
 	int interp, go, libc;
@@ -781,11 +804,11 @@ refusal(const char *path, int depth, char *why, size_t len)
  * command in argv. Exits for --help, --version and usage errors.
  */
 static int
-options(int argc, char *argv[], int *force, int *checking)
+options(int argc, char *argv[], int *force, int *checking, int *supervising)
 {
 	int ch;
 
-	*force = *checking = 0;
+	*force = *checking = *supervising = 0;
 	opterr = 0;
 	/* "+": the first word that is not an option is the command. */
 	while ((ch = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {
@@ -799,6 +822,13 @@ options(int argc, char *argv[], int *force, int *checking)
 			break;
 		case OPT_CHECK:
 			*checking = 1;
+			break;
+		case OPT_SUPERVISE:
+			*supervising = 1;
+			break;
+		case OPT_STOP:
+			if (setenv(STOP_VAR, optarg, 1) == -1)
+				err(EX_SETUP, "setenv %s", STOP_VAR);
 			break;
 		case 'h':
 		case OPT_HELP:
@@ -823,9 +853,10 @@ int
 main(int argc, char *argv[])
 {
 	char shim[PATH_MAX], path[PATH_MAX], why[1024];
-	int force, checking, rc;
+	int force, checking, supervising, rc;
+	enum ld_stop stop;
 
-	rc = options(argc, argv, &force, &checking);
+	rc = options(argc, argv, &force, &checking, &supervising);
 	argc -= rc;
 	argv += rc;
 	if (set_vars() == -1)
@@ -839,11 +870,15 @@ main(int argc, char *argv[])
 	if (argc == 0)
 		errx(EX_SETUP, "no command to run (see lameduck --help)");
 	validate();
-	find_shim(shim);
+	stop = stop_mode();
+	if (!supervising)
+		find_shim(shim);
 	if ((rc = resolve(argv[0], path, sizeof(path))) != 0)
 		errx(EX_NOTFOUND, "%s: %s", argv[0], rc == EACCES ?
 		    "not executable" : rc == ENOENT && strchr(argv[0], '/') ==
 		    NULL ? "command not found in PATH" : strerror(rc));
+	if (supervising)
+		ld_supervise(argv, is_go(path), stop);
 	if (!force && (rc = refusal(path, 0, why, sizeof(why))) != 0) {
 		warnx("%s %s", path, why);
 		if (rc == EX_REFUSED)
@@ -855,4 +890,38 @@ main(int argc, char *argv[])
 	rc = errno;
 	warnx("%s: %s", argv[0], strerror(rc));
 	return rc == ENOENT || rc == EACCES ? EX_NOTFOUND : EX_REFUSED;
+}
+
+/* LAMEDUCK_STOP_LISTENERS (--stop-listeners): auto, on or off. */
+static enum ld_stop
+stop_mode(void)
+{
+	const char *v = getenv(STOP_VAR);
+
+	if (v == NULL || strcmp(v, "auto") == 0)
+		return LD_STOP_AUTO;
+	if (strcmp(v, "on") == 0)
+		return LD_STOP_ON;
+	if (strcmp(v, "off") == 0)
+		return LD_STOP_OFF;
+	errx(EX_SETUP, "%s=\"%s\" is not auto, on or off", STOP_VAR, v);
+}
+
+/* Is the ELF file at path a Go program? (Scripts and unreadable files are not.) */
+static int
+is_go(const char *path)
+{
+	ElfW(Ehdr) eh;
+	ElfW(Phdr) *ph;
+	int fd, go = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	if (read_at(fd, 0, &eh, sizeof(eh)) == 0 && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+	    eh.e_ident[EI_CLASS] == NATIVE_CLASS && elf_phdrs(fd, &eh, &ph) == 0) {
+		go = elf_has_section(fd, &eh, go_sections) || elf_has_go_note(fd, ph, eh.e_phnum);
+		free(ph);
+	}
+	close(fd);
+	return go;
 }

@@ -301,18 +301,19 @@ metrics(char *b, size_t cap, const struct ld_health_status *st, long long now)
 	out(b, cap, &n, "# HELP lameduck_connections_active Accepted connections open now.\n"
 	    "# TYPE lameduck_connections_active gauge\n"
 	    "lameduck_connections_active %ld\n", st->connections);
-	out(b, cap, &n, "# HELP lameduck_connections_accepted_total Connections accepted.\n"
-	    "# TYPE lameduck_connections_accepted_total counter\n"
-	    "lameduck_connections_accepted_total %llu\n", ld_tree_accepted());
-	out(b, cap, &n, "# HELP lameduck_connections_retired_total Connections retired from the "
-	    "lame-duck signal on: by a \"Connection: close\" in their next response, by an "
-	    "HTTP/2 GOAWAY, or closed idle before delivery.\n"
-	    "# TYPE lameduck_connections_retired_total counter\n"
-	    "lameduck_connections_retired_total{how=\"header\"} %llu\n"
-	    "lameduck_connections_retired_total{how=\"goaway\"} %llu\n"
-	    "lameduck_connections_retired_total{how=\"idle\"} %llu\n",
-	    ld_tree_retired(LD_RETIRED_HEADER), ld_tree_retired(LD_RETIRED_GOAWAY),
-	    ld_tree_retired(LD_RETIRED_IDLE));
+	if (st->counted) {
+		out(b, cap, &n, "# HELP lameduck_connections_accepted_total Connections accepted.\n"
+		    "# TYPE lameduck_connections_accepted_total counter\n"
+		    "lameduck_connections_accepted_total %llu\n", st->accepted);
+		out(b, cap, &n, "# HELP lameduck_connections_retired_total Connections retired "
+		    "from the lame-duck signal on: by a \"Connection: close\" in their next "
+		    "response, by an HTTP/2 GOAWAY, or closed idle before delivery.\n"
+		    "# TYPE lameduck_connections_retired_total counter\n"
+		    "lameduck_connections_retired_total{how=\"header\"} %llu\n"
+		    "lameduck_connections_retired_total{how=\"goaway\"} %llu\n"
+		    "lameduck_connections_retired_total{how=\"idle\"} %llu\n",
+		    st->retired_header, st->retired_goaway, st->retired_idle);
+	}
 	out(b, cap, &n, "# HELP lameduck_in_flight Requests in flight (counted while draining).\n"
 	    "# TYPE lameduck_in_flight gauge\n"
 	    "lameduck_in_flight %ld\n", st->in_flight);

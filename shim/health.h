@@ -18,12 +18,15 @@ struct ld_lifecycle;
 #define LD_HEALTH_ACCEPT_RATE	2000	/* new connections a second, at most, */
 #define LD_HEALTH_ACCEPT_BURST	LD_HEALTH_BACKLOG	/* with bursts of a full queue */
 
-/* What the answers report, filled in by the owner on its thread. */
+/* What the answers report, filled in by the owner on its thread (or the supervisor). */
 struct ld_health_status {
 	const struct ld_lifecycle *lc;
 	int	listeners;	/* TCP listeners that count, in the whole tree */
 	long	connections;
 	long	in_flight;
+	/* Counters the shim keeps; a supervisor, which sees no accept(), has none. */
+	int	counted;
+	unsigned long long accepted, retired_header, retired_goaway, retired_idle;
 };
 /* for_metrics: the figures must be fresh (a /metrics request), not just the state. */
 typedef void (*ld_health_status_fn)(struct ld_health_status *st, int for_metrics);

@@ -400,6 +400,11 @@ status(struct ld_health_status *st, int for_metrics)
 	st->listeners = owner.listeners;
 	st->connections = owner.connections;
 	st->in_flight = owner.in_flight;
+	st->counted = 1;
+	st->accepted = ld_tree_accepted();
+	st->retired_header = ld_tree_retired(LD_RETIRED_HEADER);
+	st->retired_goaway = ld_tree_retired(LD_RETIRED_GOAWAY);
+	st->retired_idle = ld_tree_retired(LD_RETIRED_IDLE);
 	if (for_metrics && owner.lc.state != LD_ST_STARTING) {
 		struct ld_listeners l;
 		struct ld_tree_sum ts;

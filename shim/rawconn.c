@@ -36,30 +36,7 @@
 #define SIOCOUTQ	TIOCOUTQ
 #endif
 
-/*
- * The kernel's struct tcp_info as far as tcpi_data_segs_out (Linux 4.6), the
- * ABI: glibc's <netinet/tcp.h> stops before the byte and segment counters
- * and musl-gcc has no <linux/tcp.h>. An older kernel fills less, and says
- * how much in the length it returns.
- */
-struct ld_tcp_info {
-	uint8_t		state, ca_state, retransmits, probes, backoff, options;
-	uint8_t		wscale, rate_flags;
-	uint32_t	rto, ato, snd_mss, rcv_mss;
-	uint32_t	unacked, sacked, lost, retrans, fackets;
-	uint32_t	last_data_sent, last_ack_sent, last_data_recv, last_ack_recv;
-	uint32_t	pmtu, rcv_ssthresh, rtt, rttvar, snd_ssthresh, snd_cwnd, advmss,
-			reordering;
-	uint32_t	rcv_rtt, rcv_space;
-	uint32_t	total_retrans;
-	uint64_t	pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
-	uint32_t	segs_out, segs_in;
-	uint32_t	notsent_bytes, min_rtt, data_segs_in, data_segs_out;
-};
-
 #define LD_RAW_PORTS	64
-#define TCP_ESTABLISHED_	1
-#define TCP_CLOSE_WAIT_		8
 
 static uint16_t ports[LD_RAW_PORTS];
 static _Atomic int nports;
@@ -112,7 +89,7 @@ raw_conn(int fd)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	uint16_t port;
-	int q = 0;
+	int inq = 0, outq = 0;
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
 		return -1;
@@ -129,14 +106,22 @@ raw_conn(int fd)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
 		return -1;
 	/* A listener has the port too; so does the program's own listener copy. */
-	if (ti.state != TCP_ESTABLISHED_ && ti.state != TCP_CLOSE_WAIT_)
+	if (ti.state != LD_TCP_ESTABLISHED && ti.state != LD_TCP_CLOSE_WAIT)
 		return -1;
-	if ((ioctl(fd, SIOCINQ, &q) == 0 && q > 0) || (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0))
+	(void)ioctl(fd, SIOCINQ, &inq);
+	(void)ioctl(fd, SIOCOUTQ, &outq);
+	return ld_tcp_busy(&ti, len, inq, outq);
+}
+
+int
+ld_tcp_busy(const struct ld_tcp_info *ti, size_t len, long inq, long outq)
+{
+	if (inq > 0 || outq > 0)
 		return 1;
-	if (ti.last_data_recv < ti.last_data_sent)
+	if (ti->last_data_recv < ti->last_data_sent)
 		return 1;
-	if (len >= offsetof(struct ld_tcp_info, data_segs_out) + sizeof(ti.data_segs_out) &&
-	    ti.bytes_received > 0 && ti.data_segs_out == 0)
+	if (len >= offsetof(struct ld_tcp_info, data_segs_out) + sizeof(ti->data_segs_out) &&
+	    ti->bytes_received > 0 && ti->data_segs_out == 0)
 		return 1;
 	return 0;
 }

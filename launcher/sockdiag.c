@@ -1,0 +1,245 @@
+/*
+ * Another process's TCP sockets, as the kernel shows them to its parent:
+ * /proc/PID/fd names each socket's inode, and a sock_diag dump (NETLINK_
+ * SOCK_DIAG, inet_diag_req_v2) gives every TCP socket of the network
+ * namespace with its inode, state, queues and tcp_info. Joining the two by
+ * inode tells which of the namespace's sockets are the program's.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bsd/stdlib.h>
+
+#include "sockdiag.h"
+
+static int nlfd = -1;
+
+static int
+dump_family(int family, uint32_t states, int info,
+    int (*fn)(const struct ld_sock *, void *), void *arg)
+{
+	struct {
+		struct nlmsghdr		nlh;
+		struct inet_diag_req_v2	req;
+	} q;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	static char buf[32768] __attribute__((aligned(8)));
+	int stop = 0;
+
+	memset(&q, 0, sizeof(q));
+	q.nlh.nlmsg_len = sizeof(q);
+	q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	q.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	q.req.sdiag_family = (uint8_t)family;
+	q.req.sdiag_protocol = IPPROTO_TCP;
+	q.req.idiag_states = states;
+	q.req.idiag_ext = info ? 1U << (INET_DIAG_INFO - 1) : 0;
+	if (sendto(nlfd, &q, sizeof(q), 0, (struct sockaddr *)&kernel, sizeof(kernel)) == -1)
+		return -1;
+	for (;;) {
+		ssize_t n = recv(nlfd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)(void *)buf;
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct ld_sock s;
+			struct rtattr *a;
+			int alen;
+
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				errno = e->error < 0 ? -e->error : EPROTO;
+				return -1;
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || stop ||
+			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+				continue;
+			memset(&s, 0, sizeof(s));
+			s.ino = m->idiag_inode;
+			s.port = ntohs(m->id.idiag_sport);
+			s.state = m->idiag_state;
+			s.rqueue = m->idiag_rqueue;
+			s.wqueue = m->idiag_wqueue;
+			alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+			for (a = (struct rtattr *)((char *)(uintptr_t)m + NLMSG_ALIGN(sizeof(*m)));
+			    RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				if (a->rta_type != INET_DIAG_INFO)
+					continue;
+				s.tilen = RTA_PAYLOAD(a) < sizeof(s.ti) ? RTA_PAYLOAD(a) : sizeof(s.ti);
+				memcpy(&s.ti, RTA_DATA(a), s.tilen);
+			}
+			/* The rest of the dump is still read, so the next one starts clean. */
+			stop = fn(&s, arg) == 1;
+		}
+	}
+}
+
+int
+ld_diag_tcp(uint32_t states, int info, int (*fn)(const struct ld_sock *, void *), void *arg)
+{
+	if (nlfd == -1) {
+		nlfd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+		if (nlfd == -1)
+			return -1;
+	}
+	if (dump_family(AF_INET, states, info, fn, arg) == -1)
+		return -1;
+	/* No IPv6 in this kernel: nothing more to find. */
+	if (dump_family(AF_INET6, states, info, fn, arg) == -1 && errno != ENOENT &&
+	    errno != EAFNOSUPPORT)
+		return -1;
+	return 0;
+}
+
+/* ---- the processes and their descriptors ---- */
+
+struct refs {
+	struct ld_sockref **v;
+	size_t	*cap;
+	long	n;
+};
+
+static int
+add_ref(struct refs *r, uint32_t ino, pid_t pid, int fd)
+{
+	if ((size_t)r->n == *r->cap) {
+		size_t cap = *r->cap ? *r->cap * 2 : 256;
+		struct ld_sockref *v = reallocarray(*r->v, cap, sizeof(**r->v));
+
+		if (v == NULL)
+			return -1;
+		*r->v = v;
+		*r->cap = cap;
+	}
+	(*r->v)[r->n++] = (struct ld_sockref){ ino, pid, fd };
+	return 0;
+}
+
+/* pid's socket descriptors; -1 when its fd directory cannot be read. */
+static int
+read_fds(pid_t pid, struct refs *r)
+{
+	char path[64], link[64];
+	struct dirent *d;
+	DIR *dir;
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	dfd = dirfd(dir);
+	while ((d = readdir(dir)) != NULL) {
+		const char *errstr = NULL;
+		unsigned long long ino;
+		int fd = (int)strtonum(d->d_name, 0, INT_MAX, &errstr);
+		ssize_t n;
+
+		if (errstr != NULL)
+			continue;
+		n = readlinkat(dfd, d->d_name, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (sscanf(link, "socket:[%llu]", &ino) != 1 || ino > UINT32_MAX)
+			continue;
+		if (add_ref(r, (uint32_t)ino, pid, fd) == -1)
+			break;
+	}
+	closedir(dir);
+	return 0;
+}
+
+/* The children of pid, by its threads' children files (Linux 3.5, CONFIG_PROC_CHILDREN). */
+static int
+children(pid_t pid, pid_t *out, int cap)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL && n < cap) {
+		char file[96];
+		FILE *f;
+		int c;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "/proc/%d/task/%.20s/children", (int)pid, d->d_name);
+		if ((f = fopen(file, "re")) == NULL) {
+			n = -1;
+			break;
+		}
+		while (n < cap && fscanf(f, "%d", &c) == 1)
+			out[n++] = c;
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
+}
+
+static int
+by_ino(const void *a, const void *b)
+{
+	const struct ld_sockref *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+long
+ld_tree_sockets(pid_t pid, int maxprocs, struct ld_sockref **out, size_t *cap, int *procs)
+{
+	struct refs r = { out, cap, 0 };
+	pid_t queue[1024];
+	int head = 0, tail = 0;
+
+	if (maxprocs > (int)(sizeof(queue) / sizeof(queue[0])))
+		maxprocs = (int)(sizeof(queue) / sizeof(queue[0]));
+	queue[tail++] = pid;
+	while (head < tail) {
+		pid_t p = queue[head++];
+		int k;
+
+		if (read_fds(p, &r) == -1 && p == pid)
+			return -1;
+		k = children(p, queue + tail, maxprocs - tail);
+		if (k > 0)
+			tail += k;
+	}
+	*procs = tail;
+	if (r.n > 1)
+		qsort(*out, (size_t)r.n, sizeof(**out), by_ino);
+	return r.n;
+}
+
+const struct ld_sockref *
+ld_sockref_find(const struct ld_sockref *refs, long n, uint32_t ino)
+{
+	struct ld_sockref key = { .ino = ino };
+
+	if (n <= 0)
+		return NULL;
+	return bsearch(&key, refs, (size_t)n, sizeof(*refs), by_ino);
+}

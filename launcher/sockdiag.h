@@ -1,0 +1,50 @@
+/*
+ * What the kernel shows of another process's TCP sockets, without ptrace:
+ * the socket inodes behind its descriptors (/proc/PID/fd) and each socket's
+ * state, queues and tcp_info (netlink sock_diag, sock_diag(7)).
+ */
+#ifndef LD_SOCKDIAG_H
+#define LD_SOCKDIAG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "rawconn.h"
+
+struct ld_sock {
+	uint32_t	ino;
+	uint16_t	port;		/* local, host order */
+	uint8_t		state;		/* LD_TCP_LISTEN, LD_TCP_ESTABLISHED, ... */
+	uint32_t	rqueue;		/* a listener's accept queue, a connection's unread bytes */
+	uint32_t	wqueue;		/* a connection's bytes not yet acknowledged */
+	size_t		tilen;		/* how much of ti the kernel filled (0: none asked) */
+	struct ld_tcp_info ti;
+};
+
+/*
+ * Calls fn for every TCP socket of this network namespace whose state is in
+ * `states` (bit 1 << state), IPv4 and IPv6; with info, each comes with its
+ * tcp_info. Stops when fn returns 1. 0, or -1 with errno.
+ */
+int	ld_diag_tcp(uint32_t states, int info, int (*fn)(const struct ld_sock *s, void *arg),
+	    void *arg);
+
+/* A socket descriptor of a process: where its inode is. */
+struct ld_sockref {
+	uint32_t	ino;
+	pid_t		pid;
+	int		fd;
+};
+
+/*
+ * The socket descriptors of pid and of its descendants (at most maxprocs
+ * processes), sorted by inode, into *out (grown with reallocarray; the caller
+ * frees it). Returns how many, or -1 with errno when pid's own descriptors
+ * cannot be read. *procs: how many processes were read.
+ */
+long	ld_tree_sockets(pid_t pid, int maxprocs, struct ld_sockref **out, size_t *cap, int *procs);
+/* The entry for ino in a sorted array, or NULL. */
+const struct ld_sockref *ld_sockref_find(const struct ld_sockref *refs, long n, uint32_t ino);
+
+#endif

@@ -1,0 +1,683 @@
+/*
+ * lameduck --supervise: the lifecycle from outside (README, "Programs that
+ * can not load the shim").
+ *
+ * The program runs as our child, without the shim. We stay its parent, as
+ * tini does: every signal reaches us first (all are blocked, read from a
+ * signalfd); the lame-duck signals drive the shim's own lifecycle, health
+ * port and log lines (the shim's ground-floor files, linked in), every other
+ * signal is passed to the child, and every process that ends under us is
+ * reaped (we are a child subreaper, or PID 1). When the child ends we end
+ * with its status.
+ *
+ * What the shim learns from inside, we read from the kernel: the child's
+ * descriptors (/proc/PID/fd, its descendants' through their children files)
+ * name socket inodes, and a sock_diag dump of the network namespace shows
+ * which are TCP listeners (readiness), how long their accept queues are,
+ * and each connection's queues and tcp_info, which the shim's own rule for
+ * connections it never saw accepted (ld_tcp_busy, shim/rawconn.c) judges
+ * in flight or idle. At the drain, a copy of each listener taken with
+ * pidfd_getfd(2) is shut down, so new connections are refused, where the
+ * kernel allows it and the program survives it: not for Go, whose Serve()
+ * returns (and whose main usually exits) when its listener is shut down.
+ * What the program writes is out of reach: no connection is retired.
+ */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "config.h"
+#include "fdtab.h"
+#include "health.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "procfs.h"
+#include "rawconn.h"
+#include "real.h"
+#include "sockdiag.h"
+#include "supervise.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open	434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd	438
+#endif
+
+#define TAG_SIGFD	1
+#define TAG_HEALTH	2
+#define SCAN_MS		100	/* while starting: how often to look for listeners */
+#define CHECK_MS	20	/* while draining: how often to look at the connections */
+#define QUEUE_WAIT_MS	200	/* a listener with connections queued: the program's time to take them */
+#define MAX_PROCS	1024	/* processes of the tree read */
+#define MAX_STOPPED	64
+
+static struct {
+	pid_t		child;
+	const char	*name;
+	int		go;
+	enum ld_stop	stop;
+	struct ld_lifecycle lc;
+	int		listeners;
+	long		connections, in_flight, drained;
+	long long	next_scan, next_check;
+	struct ld_sockref *refs;
+	size_t		cap;
+	long		nrefs;
+	int		procs;
+	uint16_t	ports[MAX_STOPPED];	/* the listeners' ports, noted at the drain */
+	int		nports;
+	struct {
+		int		fd;		/* our copy, until it is shut down */
+		uint32_t	ino;
+	} stopped[MAX_STOPPED];
+	int		nstopped;
+	long long	stop_until;
+	int		stop_errno;
+	uint32_t	health_ino;	/* ours: a child between fork and exec still has it */
+} sup;
+
+static const char *
+signame(int sig)
+{
+	static char buf[4][16];
+	static unsigned next;
+
+	return ld_signal_name(sig, buf[next++ % 4], sizeof(buf[0]));
+}
+
+/* ---- what the kernel shows ---- */
+
+static void
+refresh(void)
+{
+	long n = ld_tree_sockets(sup.child, MAX_PROCS, &sup.refs, &sup.cap, &sup.procs);
+
+	sup.nrefs = n < 0 ? 0 : n;
+}
+
+static int
+ours(uint32_t ino)
+{
+	return ld_sockref_find(sup.refs, sup.nrefs, ino) != NULL;
+}
+
+static int
+port_index(uint16_t port)
+{
+	for (int i = 0; i < ld_cfg.nports; i++)
+		if (ld_cfg.ports[i] == port)
+			return i;
+	return -1;
+}
+
+struct lsum {
+	int		count;
+	uint64_t	seen;
+	uint16_t	first_port;
+	long		queued;
+	int		(*each)(const struct ld_sock *s);
+};
+
+static int
+on_listener(const struct ld_sock *s, void *arg)
+{
+	struct lsum *l = arg;
+	int i;
+
+	if (!ours(s->ino) || s->ino == sup.health_ino ||
+	    !ld_port_counts(s->port, ld_cfg.ports, ld_cfg.nports))
+		return 0;
+	if (l->count++ == 0)
+		l->first_port = s->port;
+	if ((i = port_index(s->port)) >= 0)
+		l->seen |= 1ULL << i;
+	l->queued += s->rqueue;
+	if (l->each != NULL)
+		(void)l->each(s);
+	return 0;
+}
+
+static void
+listeners(struct lsum *l, int (*each)(const struct ld_sock *))
+{
+	memset(l, 0, sizeof(*l));
+	l->each = each;
+	refresh();
+	(void)ld_diag_tcp(1U << LD_TCP_LISTEN, 0, on_listener, l);
+}
+
+static int
+noted_port(uint16_t port)
+{
+	for (int i = 0; i < sup.nports; i++)
+		if (sup.ports[i] == port)
+			return 1;
+	return 0;
+}
+
+static int
+note_port(const struct ld_sock *s)
+{
+	if (!noted_port(s->port) && sup.nports < MAX_STOPPED)
+		sup.ports[sup.nports++] = s->port;
+	return 0;
+}
+
+struct csum {
+	long	open, busy;
+};
+
+static int
+on_conn(const struct ld_sock *s, void *arg)
+{
+	struct csum *c = arg;
+
+	if (!noted_port(s->port) || !ours(s->ino))
+		return 0;
+	c->open++;
+	c->busy += ld_tcp_busy(&s->ti, s->tilen, s->rqueue, s->wqueue);
+	return 0;
+}
+
+/* Requests in flight: queued on a listener, or on a connection that looks busy. */
+static long
+in_flight(void)
+{
+	struct csum c = { 0, 0 };
+	struct lsum l;
+
+	listeners(&l, note_port);
+	(void)ld_diag_tcp(1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT, 1, on_conn, &c);
+	sup.connections = c.open;
+	return c.busy + l.queued;
+}
+
+/* ---- readiness ---- */
+
+static void
+scan(long long now)
+{
+	struct lsum l;
+
+	listeners(&l, NULL);
+	sup.listeners = l.count;
+	sup.next_scan = now + SCAN_MS;
+	if (sup.lc.state == LD_ST_STARTING && ld_ports_complete(l.seen, l.count, ld_cfg.nports)) {
+		ld_lc_ready(&sup.lc, now);
+		ld_info("ready: %d listener%s (port %u)%s", l.count, l.count == 1 ? "" : "s",
+		    l.first_port, sup.procs > 1 ? " in the program's tree" : "");
+	}
+}
+
+static void
+status(struct ld_health_status *st, int for_metrics)
+{
+	st->lc = &sup.lc;
+	if (for_metrics && sup.lc.state != LD_ST_STARTING && sup.lc.state != LD_ST_DRAINING) {
+		struct lsum l;
+		struct csum c = { 0, 0 };
+
+		listeners(&l, note_port);
+		sup.listeners = l.count;
+		(void)ld_diag_tcp(1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT, 1, on_conn, &c);
+		sup.connections = c.open;
+	}
+	st->listeners = sup.listeners;
+	st->connections = sup.connections;
+	st->in_flight = sup.in_flight;
+	st->counted = 0;
+}
+
+/* ---- the drain ---- */
+
+/* The program's disposition of sig, from /proc/PID/status: 'i'gnored, 'c'aught or 'd'efault. */
+static char
+disposition(int sig)
+{
+	char path[64], line[256];
+	unsigned long long ign = 0, cgt = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)sup.child);
+	if ((f = fopen(path, "re")) == NULL)
+		return 'd';
+	while (fgets(line, sizeof(line), f) != NULL) {
+		(void)sscanf(line, "SigIgn: %llx", &ign);
+		(void)sscanf(line, "SigCgt: %llx", &cgt);
+	}
+	fclose(f);
+	if ((ign >> (sig - 1)) & 1)
+		return 'i';
+	return (cgt >> (sig - 1)) & 1 ? 'c' : 'd';
+}
+
+static int
+default_kills(int sig)
+{
+	switch (sig) {
+	case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
+	case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static int
+wants_drain(int sig)
+{
+	char d = disposition(sig);
+
+	if (d == 'i' || ld_cfg.drain == LD_DRAIN_NEVER)
+		return 0;
+	if (ld_cfg.drain == LD_DRAIN_ALWAYS)
+		return 1;
+	return d == 'd' && default_kills(sig);
+}
+
+static int
+take_listener(const struct ld_sock *s)
+{
+	const struct ld_sockref *r = ld_sockref_find(sup.refs, sup.nrefs, s->ino);
+	int pidfd, fd;
+
+	if (r == NULL || sup.nstopped >= MAX_STOPPED || sup.stop_errno != 0)
+		return 0;
+	for (int i = 0; i < sup.nstopped; i++)
+		if (sup.stopped[i].ino == s->ino)
+			return 0;
+	pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+	fd = pidfd == -1 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, r->fd, 0);
+	if (fd == -1)
+		sup.stop_errno = errno;
+	if (pidfd != -1)
+		close(pidfd);
+	if (fd == -1)
+		return 0;
+	sup.stopped[sup.nstopped].fd = fd;
+	sup.stopped[sup.nstopped].ino = s->ino;
+	sup.nstopped++;
+	return 0;
+}
+
+struct queue_of {
+	uint32_t	ino;
+	long		queued;
+};
+
+static int
+on_queue(const struct ld_sock *s, void *arg)
+{
+	struct queue_of *q = arg;
+
+	if (s->ino != q->ino)
+		return 0;
+	q->queued = s->rqueue;
+	return 1;
+}
+
+/*
+ * Shut down the copies whose accept queue is empty (the program took what
+ * was sent before), or all of them once the program had its time: a
+ * connection still queued then is reset.
+ */
+static void
+stop_listeners(long long now)
+{
+	for (int i = 0; i < sup.nstopped; i++) {
+		struct queue_of q = { sup.stopped[i].ino, 0 };
+
+		if (sup.stopped[i].fd < 0)
+			continue;
+		if (now < sup.stop_until &&
+		    ld_diag_tcp(1U << LD_TCP_LISTEN, 0, on_queue, &q) == 0 && q.queued > 0)
+			continue;
+		if (q.queued > 0)
+			ld_warn("listener %u: %ld connection%s still queued after %d ms are reset",
+			    q.ino, q.queued, q.queued == 1 ? "" : "s", QUEUE_WAIT_MS);
+		(void)shutdown(sup.stopped[i].fd, SHUT_RD);
+		close(sup.stopped[i].fd);
+		sup.stopped[i].fd = -1;
+	}
+}
+
+static void
+begin_drain(long long now)
+{
+	struct lsum l;
+	char d[32], why[160];
+	int stop = sup.stop == LD_STOP_ON || (sup.stop == LD_STOP_AUTO && !sup.go);
+
+	sup.nports = 0;
+	listeners(&l, note_port);
+	if (stop)
+		listeners(&l, take_listener);
+	sup.stop_until = now + QUEUE_WAIT_MS;
+	stop_listeners(now);
+	sup.in_flight = in_flight();
+	sup.drained = sup.connections;
+	sup.next_check = now + CHECK_MS;
+	ld_format_duration(ld_cfg.drain_timeout_ms, d, sizeof(d));
+	if (!stop)
+		snprintf(why, sizeof(why), "%s", sup.stop == LD_STOP_OFF ?
+		    "LAMEDUCK_STOP_LISTENERS=off" : "a Go program's Serve() returns when its "
+		    "listener is shut down; LAMEDUCK_STOP_LISTENERS=on stops them anyway");
+	else if (sup.stop_errno != 0)
+		snprintf(why, sizeof(why), "pidfd_getfd: %s; it needs ptrace access to the "
+		    "program, which containers grant with CAP_SYS_PTRACE", strerror(sup.stop_errno));
+	if (stop && sup.stop_errno == 0)
+		ld_info("draining: stopped accepting on %d listener%s; %ld request%s in flight, "
+		    "%ld connection%s open (timeout %s)", sup.nstopped, sup.nstopped == 1 ? "" : "s",
+		    sup.in_flight, sup.in_flight == 1 ? "" : "s", sup.connections,
+		    sup.connections == 1 ? "" : "s", d);
+	else
+		ld_info("draining: %d listener%s left open, so new connections are not refused (%s); "
+		    "%ld request%s in flight, %ld connection%s open (timeout %s)", l.count,
+		    l.count == 1 ? "" : "s", why, sup.in_flight, sup.in_flight == 1 ? "" : "s",
+		    sup.connections, sup.connections == 1 ? "" : "s", d);
+}
+
+static void
+deliver(long long now)
+{
+	int sig = sup.lc.deliver;
+	char held[32] = "", d;
+
+	if (sup.lc.entered_ms[LD_ST_LAMEDUCK] >= 0)
+		snprintf(held, sizeof(held), " after %.2fs",
+		    (double)(now - sup.lc.entered_ms[LD_ST_LAMEDUCK]) / 1000.0);
+	/* Queued connections the program had no time to take: reset now, not later. */
+	sup.stop_until = 0;
+	stop_listeners(now);
+	d = disposition(sig);
+	ld_lc_delivered(&sup.lc, now);
+	if (sig != sup.lc.sig)
+		ld_info("delivering SIG%s for SIG%s%s to pid %d%s", signame(sig), signame(sup.lc.sig),
+		    held, (int)sup.child, d == 'i' ? ", which ignores it" : "");
+	else
+		ld_info("delivering SIG%s%s to pid %d%s", signame(sig), held, (int)sup.child,
+		    d == 'i' ? ", which ignores it" : "");
+	if (kill(sup.child, sig) == -1)
+		ld_warn("kill(%d, SIG%s): %s", (int)sup.child, signame(sig), strerror(errno));
+}
+
+static void
+act(enum ld_action a, long long now)
+{
+	switch (a) {
+	case LD_ACT_DRAIN:
+		begin_drain(now);
+		if (sup.in_flight == 0)
+			act(ld_lc_tick(&sup.lc, now, 0), now);
+		break;
+	case LD_ACT_DELIVER:
+		if (sup.lc.state == LD_ST_DRAINING) {
+			double secs = (double)(now - sup.lc.entered_ms[LD_ST_DRAINING]) / 1000.0;
+
+			if (sup.in_flight > 0)
+				ld_warn("drain timeout after %.2fs: %ld request%s still in flight "
+				    "will be cut", secs, sup.in_flight, sup.in_flight == 1 ? "" : "s");
+			else
+				ld_info("drained in %.2fs (%ld connection%s open when it began)", secs,
+				    sup.drained, sup.drained == 1 ? "" : "s");
+		}
+		deliver(now);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- signals and the child's end ---- */
+
+static void __attribute__((noreturn))
+end_as(int wstatus)
+{
+	ld_health_close_all();
+	if (WIFSIGNALED(wstatus)) {
+		int sig = WTERMSIG(wstatus);
+		sigset_t set;
+
+		ld_info("pid %d ended by SIG%s", (int)sup.child, signame(sig));
+		if (getpid() != 1) {
+			/* The same end for whoever waits for us. */
+			signal(sig, SIG_DFL);
+			sigemptyset(&set);
+			sigaddset(&set, sig);
+			(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+			(void)kill(getpid(), sig);
+		}
+		_exit(128 + sig);
+	}
+	ld_info("pid %d exited with status %d", (int)sup.child, WEXITSTATUS(wstatus));
+	_exit(WEXITSTATUS(wstatus));
+}
+
+static void
+reap(void)
+{
+	int st;
+	pid_t p;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		if (p == sup.child)
+			end_as(st);
+}
+
+static void
+on_signal(const struct signalfd_siginfo *si)
+{
+	int sig = (int)si->ssi_signo, to;
+	long long now = ld_now_ms();
+	enum ld_state prev = sup.lc.state;
+	enum ld_action a;
+	char d[32];
+
+	if (sig == SIGCHLD) {
+		reap();
+		return;
+	}
+	if (!ld_sigset_has(ld_cfg.signals, sig) || prev == LD_ST_DELIVERED) {
+		/* Not ours to manage, or not any more: the program's. */
+		ld_debug("passing SIG%s from pid %d to pid %d", signame(sig), (int)si->ssi_pid,
+		    (int)sup.child);
+		(void)kill(sup.child, sig);
+		return;
+	}
+	to = ld_cfg.deliver[sig] ? ld_cfg.deliver[sig] : sig;
+	a = ld_lc_signal(&sup.lc, sig, to, wants_drain(to), now);
+	if (a == LD_ACT_LAMEDUCK) {
+		ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
+		ld_info("SIG%s from pid %d: not ready, serving %s more", signame(sig),
+		    (int)si->ssi_pid, d);
+	} else if (a == LD_ACT_DELIVER && prev == LD_ST_STARTING)
+		ld_info("SIG%s from pid %d while starting: nothing to wait for", signame(sig),
+		    (int)si->ssi_pid);
+	else if (a == LD_ACT_DELIVER)
+		ld_info("another SIG%s from pid %d: skipping the rest of the %s", signame(sig),
+		    (int)si->ssi_pid, prev == LD_ST_DRAINING ? "drain" : "delay");
+	act(a, now);
+}
+
+/* ---- the loop ---- */
+
+static int
+next_timeout(long long now)
+{
+	long long t = ld_lc_timeout(&sup.lc, now), h = ld_health_timeout(now), s = -1;
+
+	if (sup.lc.state == LD_ST_STARTING && ld_cfg.ready == LD_READY_LISTEN)
+		s = sup.next_scan > now ? sup.next_scan - now : 0;
+	else if (sup.lc.state == LD_ST_DRAINING)
+		s = sup.next_check > now ? sup.next_check - now : 0;
+	if (h >= 0 && (t < 0 || h < t))
+		t = h;
+	if (s >= 0 && (t < 0 || s < t))
+		t = s;
+	return t > INT_MAX ? INT_MAX : (int)t;
+}
+
+static void __attribute__((noreturn))
+run(int sfd)
+{
+	struct epoll_event ev[16];
+
+	for (;;) {
+		long long now = ld_now_ms();
+		int n = epoll_wait(ld_own(LD_OWN_EPOLL), ev, 16, next_timeout(now));
+
+		now = ld_now_ms();
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = ev[i].data.u64;
+
+			if (tag == TAG_SIGFD) {
+				struct signalfd_siginfo si;
+
+				while (read(sfd, &si, sizeof(si)) == sizeof(si))
+					on_signal(&si);
+			} else if (tag == TAG_HEALTH)
+				ld_health_accept(now);
+			else if (tag >= LD_TAG_CLIENT)
+				ld_health_event((int)(tag - LD_TAG_CLIENT), ev[i].events, now);
+		}
+		if (sup.lc.state == LD_ST_STARTING && ld_cfg.ready == LD_READY_LISTEN &&
+		    now >= sup.next_scan)
+			scan(now);
+		if (sup.lc.state == LD_ST_DRAINING && now >= sup.next_check) {
+			stop_listeners(now);
+			sup.in_flight = in_flight();
+			sup.next_check = now + CHECK_MS;
+		}
+		act(ld_lc_tick(&sup.lc, now, sup.in_flight), now);
+		ld_health_expire(now);
+	}
+}
+
+/* LD_PRELOAD without the shim: the program runs as it would without lameduck. */
+static void
+drop_shim_preload(void)
+{
+	const char *v = getenv("LD_PRELOAD");
+	char out[4096], word[PATH_MAX];
+	size_t n = 0;
+
+	if (v == NULL || strstr(v, "liblameduck") == NULL)
+		return;
+	out[0] = '\0';
+	while (*v != '\0') {
+		size_t k = strcspn(v, " :");
+
+		if (k > 0 && k < sizeof(word)) {
+			memcpy(word, v, k);
+			word[k] = '\0';
+			if (strstr(word, "liblameduck") == NULL) {
+				if (n > 0)
+					(void)strlcat(out, ":", sizeof(out));
+				n = strlcat(out, word, sizeof(out));
+			}
+		}
+		v += k;
+		v += strspn(v, " :");
+	}
+	if (n == 0)
+		unsetenv("LD_PRELOAD");
+	else
+		setenv("LD_PRELOAD", out, 1);
+}
+
+static int
+own_new(enum ld_own slot, int fd)
+{
+	if (fd < 0)
+		return -1;
+	ld_own_set(slot, ld_own_hide(fd));
+	return 0;
+}
+
+void
+ld_supervise(char *argv[], int go, enum ld_stop stop)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_SIGFD };
+	sigset_t all, old;
+	char d[32], t[32];
+	int sfd, fd;
+
+	sup.name = argv[0];
+	sup.go = go;
+	sup.stop = stop;
+	(void)ld_log_open(ld_cfg.log_level, ld_cfg.log_format, 0);
+	/* Every signal comes to the loop; the child gets the mask we were given. */
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	if (sigprocmask(SIG_SETMASK, &all, &old) == -1 ||
+	    own_new(LD_OWN_SIGFD, sfd = signalfd(-1, &all, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	    own_new(LD_OWN_EPOLL, epoll_create1(EPOLL_CLOEXEC)) == -1)
+		err(125, "cannot supervise");
+	sfd = ld_own(LD_OWN_SIGFD);
+	if (epoll_ctl(ld_own(LD_OWN_EPOLL), EPOLL_CTL_ADD, sfd, &ev) == -1)
+		err(125, "cannot supervise");
+	/* Orphans of the tree come to us, to be reaped (PID 1 gets them anyway). */
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		ld_warn("cannot become a child subreaper (%s): orphans go to PID 1", strerror(errno));
+	if (!ld_cfg.health_off) {
+		fd = ld_health_listen(&ld_cfg);
+		if (fd == -1)
+			ld_warn("health port %s: %s; /readyz will not answer, so this pod will "
+			    "never become ready", ld_health_desc(), strerror(errno));
+		else {
+			struct stat st;
+
+			(void)own_new(LD_OWN_HEALTH, fd);
+			if (fstat(ld_own(LD_OWN_HEALTH), &st) == 0)
+				sup.health_ino = (uint32_t)st.st_ino;
+		}
+	}
+	ld_health_start(TAG_HEALTH, status);
+	ld_lc_init(&sup.lc, &ld_cfg, ld_now_ms());
+	if (ld_cfg.ready == LD_READY_START)
+		ld_lc_ready(&sup.lc, ld_now_ms());
+
+	sup.child = fork();
+	if (sup.child == -1)
+		err(125, "fork");
+	if (sup.child == 0) {
+		int e;
+
+		ld_own_close(LD_OWN_HEALTH);
+		ld_own_close(LD_OWN_EPOLL);
+		ld_own_close(LD_OWN_SIGFD);
+		drop_shim_preload();
+		(void)sigprocmask(SIG_SETMASK, &old, NULL);
+		execvp(argv[0], argv);
+		e = errno;
+		warnx("%s: %s", argv[0], strerror(e));
+		_exit(e == ENOENT || e == EACCES ? 127 : 126);
+	}
+	ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
+	ld_format_duration(ld_cfg.drain_timeout_ms, t, sizeof(t));
+	ld_info("supervising %s (pid %d): health %s, delay %s, drain timeout %s", argv[0],
+	    (int)sup.child, ld_cfg.health_off ? "off" : ld_health_desc(), d, t);
+	sup.next_scan = ld_now_ms();
+	run(sfd);
+}
