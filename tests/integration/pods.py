@@ -1077,7 +1077,7 @@ def lb_case(t, make_pod, conns=16, group=False, before=None, during=None, after=
                                                                MARGIN + a.extra_exit))
     if not rc_ok:
         problems.append("pod a's owner (pid %d): %s" % (a.owner, rc_text))
-    if any("drain timeout" in l for l in log):
+    if any("drain timeout after" in l for l in log):
         problems.append("the drain ran into its timeout")
     if dur is not None:
         problems += dur.problems
