@@ -1,0 +1,708 @@
+"""`lameduck --supervise` (issue 14): programs no preload can enter (a Go
+server built with CGO_ENABLED=0, a static C server of ours) and a dynamically
+linked one, run as the supervisor's child, get the lifecycle from outside:
+the health port, /readyz 503 at SIGTERM, the delay, a drain that waits for
+the requests in flight, then the signal.
+
+- Behind HAProxy (pods.lb_case: mode http, checks on /readyz, wrk keep-alive,
+  SIGTERM to pod a): the Go server with no signal handling, the Go server
+  that calls srv.Shutdown, the static C server (with pidfd_getfd, and
+  without it under tests/progs/no_pidfd.c, as in a container without
+  CAP_SYS_PTRACE), python3 -m http.server: no failed request, /readyz 503
+  within 0.5 s, a 1 s request sent just before the drain answered, the pod
+  gone by delay + drain timeout + margin, the supervisor's status the
+  child's; during the drain, a new connection to the pod's own port is
+  refused where the supervisor can stop the listener and accepted where it
+  must not (Go) or cannot (no pidfd_getfd; the log says why).
+- One server alone: the drain with and without pidfd_getfd and with
+  LAMEDUCK_STOP_LISTENERS=off, step by step; an epoll server that treats
+  accept() errors as fatal.
+- As PID 1 of a pid namespace (unshare) and as a subreaper: an orphan is
+  reaped; the exit status is the child's (128+signal as PID 1, the same
+  death by the signal otherwise).
+- Signals the supervisor does not manage reach the child at once; SIGTERM
+  only after the delay.
+
+The programs: build/supervise/ (`make supervise-progs`, the Makefile's last
+block) and build/progs/ (`make`). Packages: golang-go, libc6-dev (libc.a),
+haproxy, wrk, util-linux (unshare), iproute2.
+"""
+import os
+import re
+import signal
+import socket
+import threading
+import time
+
+from harness import (BUILD, PROGS, PY, check, children_of, comm, connect_outcome, descendants,
+                     describe, first_503, need, now, parse_response, proc_stat, proc_status,
+                     pstate, read_all, try_http, wait_for, wait_state)
+from pods import (DRAIN, LB_TIMEOUT, PY_CONNS, Pod, is_static_elf, lb_case, popen_exit,
+                  write_cgi)
+
+LAUNCHER = os.path.join(BUILD, "lameduck")
+SUP = os.path.join(BUILD, "supervise")
+NO_PIDFD = os.path.join(PROGS, "no_pidfd")
+STATIC = os.path.join(SUP, "sup_http_static")
+GO_PLAIN = os.path.join(SUP, "gosrv_nocgo")
+GO_SHUTDOWN = os.path.join(SUP, "goshutdown_nocgo")
+
+READY_503_BOUND = 0.5     # generous: the issue asks for a few ms; the figure goes to a note
+REFUSE_BOUND = 0.25       # a refused connect takes this long at most
+END_AFTER_BOUND = 0.5     # the supervisor ends this soon after the last answer
+SPIN_BOUND = 0.5          # share of a CPU a program may use while the drain waits
+
+# The program's own line when its listener was shut down from outside.
+STOPPED = "accept stopped"
+
+
+# ---------------------------------------------------------------- helpers
+
+def built(path):
+    check(os.access(path, os.X_OK), "%s not built (make supervise-progs; make)" % path)
+    return path
+
+
+def sup_argv(prog_argv, wrap=False, opts=()):
+    """The supervisor's command line; wrap: under no_pidfd."""
+    argv = [built(LAUNCHER), "--supervise"] + list(opts) + ["--"] + [str(a) for a in prog_argv]
+    return ([built(NO_PIDFD)] + argv) if wrap else argv
+
+
+def sup_env(t, hport, **lameduck):
+    """The test's environment with the health port and LAMEDUCK_* set, and
+    no LD_PRELOAD: the supervisor needs none."""
+    env = t.base_env()
+    env["LAMEDUCK_HEALTH"] = "127.0.0.1:%d" % hport
+    for k, v in lameduck.items():
+        env["LAMEDUCK_" + k] = str(v)
+    return env
+
+
+def supervise(t, prog_argv, hport, wrap=False, opts=(), name=None, **lameduck):
+    return t.spawn(sup_argv(prog_argv, wrap, opts), env=sup_env(t, hport, **lameduck),
+                   name=name or "supervise-" + os.path.basename(str(prog_argv[0])))
+
+
+def only_child(sup_pid):
+    """The supervisor's one child (the program)."""
+    kids = wait_for(lambda: children_of(sup_pid), 10, "the supervisor to start its child")
+    check(len(kids) == 1, "the supervisor (pid %d) has children %s, expected one" %
+          (sup_pid, describe(kids)))
+    return kids[0]
+
+
+def no_preload_in(pid):
+    """The supervisor's child runs as it would alone: no LD_PRELOAD of the
+    shim in its environment, no shim in its memory."""
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        env = f.read().split(b"\0")
+    pre = [e for e in env if e.startswith(b"LD_PRELOAD=")]
+    check(not any(b"lameduck" in e for e in pre),
+          "the child (pid %d) was given the shim: %r" % (pid, pre))
+    with open("/proc/%d/maps" % pid) as f:
+        check("liblameduck" not in f.read(), "the shim is loaded in the child (pid %d)" % pid)
+
+
+def log_lines(p):
+    """The supervisor's log lines, without their `lameduck[PID]: ` prefix."""
+    return [l.split(": ", 1)[-1] for l in p.shim_lines()]
+
+
+def lines_with(p, rx):
+    return [l for l in log_lines(p) if re.search(rx, l)]
+
+
+def cpu_ticks(pid):
+    st = proc_stat(pid)
+    if st is None or st[0] in ("Z", "X"):
+        return None
+    return int(st[11]) + int(st[12])
+
+
+class Get(threading.Thread):
+    """GET path on a connection of its own (Connection: close), in a thread:
+    .sent is set once the request is written, .st and .body once answered."""
+
+    def __init__(self, port, path, timeout=15.0):
+        super().__init__(daemon=True)
+        self.port, self.path, self.timeout = port, path, timeout
+        self.sent = threading.Event()
+        self.st = self.body = self.error = self.t_end = None
+        self.start()
+
+    def run(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout) as s:
+                s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" %
+                          self.path.encode())
+                self.sent.set()
+                raw, _, err = read_all(s, self.timeout)
+            st, _, _, body = parse_response(raw)
+            self.st, self.body = st, body.decode("latin-1").strip()
+            if st is None:
+                self.error = "no answer (%s): %r" % (err, raw[:80])
+        except OSError as e:
+            self.error = "%s: %s" % (type(e).__name__, e)
+        finally:
+            self.t_end = now()
+            self.sent.set()
+
+    def expect(self, body, what):
+        self.join(self.timeout + 2)
+        check(self.t_end is not None, "%s: no answer" % what)
+        check((self.st, self.body) == (200, body), "%s: wanted 200 %r, got %s %r (%s)" %
+              (what, body, self.st, self.body, self.error))
+
+
+# ---------------------------------------------------------------- pods
+
+def sup_pod(t, name, kind, prog_argv, body, slow_s=1.0, rc=(-signal.SIGTERM,), wrap=False,
+            errors=r"accept: |panic", path="/", opts=(), conns_note=None, **extra):
+    """A pod whose owner is the supervisor (it gets SIGTERM, holds the
+    health port, logs); its tree is the supervisor and the program. prog_argv
+    gets the pod's port where it says PORT."""
+    pod = Pod(t, name, kind)
+    env = pod.env(**extra)
+    del env["LD_PRELOAD"]
+    argv = [pod.port if a == "PORT" else a for a in prog_argv]
+    pod.proc = t.spawn(sup_argv(argv, wrap, opts), env=env, cwd=pod.dir,
+                       name="%s-%s" % (kind.replace(" ", "-"), name))
+    pod.owner = pod.root = pod.proc.pid
+    pod.path, pod.body = path, body
+    if slow_s:
+        pod.slow_path, pod.slow_body, pod.slow_s = "/slow", body, slow_s
+    pod.log_pids = {pod.owner}
+    pod.errors = errors
+    pod.wait_ready()
+    pod.child = only_child(pod.owner)
+    no_preload_in(pod.child)
+    pod.core_fn = lambda: [pod.owner, pod.child]
+    pod.exit_check = popen_exit(pod, rc)
+    return pod
+
+
+class DrainProbe(threading.Thread):
+    """From SIGTERM on, in a thread: waits for pod a's /readyz to say
+    `draining`, then opens one new connection straight to the pod's port
+    (`expect`: "refused" or "connected"). .problems for lb_case."""
+
+    def __init__(self, pod, t_sig, expect):
+        super().__init__(daemon=True)
+        self.pod, self.t_sig, self.expect = pod, t_sig, expect
+        self.problems = []
+        self.outcome = None
+        self.start()
+
+    def run(self):
+        pod = self.pod
+        end = self.t_sig + pod.delay + DRAIN + 2
+        while True:
+            st, body = try_http(pod.hport, "/readyz", timeout=1.0, http10=True)
+            if (st, body) == (503, "draining"):
+                break
+            if body == "delivered" or not pod.owner_alive() or now() > end:
+                self.problems.append("never saw /readyz say `draining` (last: %s %r)" %
+                                     (st, body))
+                return
+            time.sleep(0.01)
+        t_drain = now()
+        self.outcome, dt = connect_outcome(pod.port)
+        if self.outcome != self.expect:
+            self.problems.append("a new connection to pod a's port %.2fs into the drain: %s"
+                                 " after %.1f ms, expected %s" %
+                                 (now() - t_drain, self.outcome, dt * 1000, self.expect))
+        elif self.outcome == "refused" and dt > REFUSE_BOUND:
+            self.problems.append("the refusal took %.0f ms" % (dt * 1000))
+
+
+def drain_probe(expect):
+    def during(t, a, t_sig):
+        a.probe = DrainProbe(a, t_sig, expect)
+        return a.probe
+    return during
+
+
+def lifecycle_problems(p):
+    """The supervisor's log tells the lifecycle as the shim's owner does."""
+    probs = []
+    for what, rx in (("ready", r"^ready"), ("the lame duck", r"SIGTERM from pid \d+"),
+                     ("the drain's start", r"^draining"), ("its end", r"^drained in"),
+                     ("the delivery", r"^delivering SIGTERM")):
+        if not lines_with(p, rx):
+            probs.append("no log line for %s (/%s/)" % (what, rx))
+    return probs
+
+
+def after_check(stopped, why=None):
+    """After pod a ended: the log tells the lifecycle; `stopped` (for our
+    static server, None for others): its listener was shut down at the
+    drain (it said so), or not;
+    why: a regex some log line must match (the reason it was not)."""
+    def after(t, a, t_sig, t_gone):
+        probs = lifecycle_problems(a.proc)
+        saw = [l for l in a.proc.err_lines() if STOPPED in l]
+        if stopped is None:
+            pass
+        elif stopped and not saw:
+            probs.append("the program never saw its listener stopped (no %r line)" % STOPPED)
+        if not stopped and saw:
+            probs.append("the program's listener was stopped: %s" % saw[:1])
+        if why and not lines_with(a.proc, why):
+            probs.append("no log line says why the listeners were not stopped (/%s/)" % why)
+        if getattr(a, "probe", None) is not None:
+            t.note("pod a, a new connection in the drain: %s" % a.probe.outcome)
+        return probs
+    return after
+
+
+def static_pod(wrap=False):
+    def make(t, name):
+        pod = sup_pod(t, name, "static C" + (" without pidfd_getfd" if wrap else ""),
+                      [built(STATIC), "PORT"], "static", wrap=wrap)
+        return pod
+    return make
+
+
+def go_plain_pod(t, name):
+    # tests/go/gosrv.go: "go" for every path, 1.5 s for /slow; log.Fatal if Serve returns.
+    return sup_pod(t, name, "Go CGO_ENABLED=0", [built(GO_PLAIN), "PORT"], "go", slow_s=1.5,
+                   errors=r"accept|panic")
+
+
+def go_shutdown_pod(t, name):
+    return sup_pod(t, name, "Go srv.Shutdown", [built(GO_SHUTDOWN), "PORT"], "go-shutdown",
+                   rc=(0,), errors=r"accept|panic|shutdown: ")
+
+
+def python_pod(t, name):
+    """python3 -m http.server (dynamically linked, ThreadingHTTPServer) and
+    a file; it has no slow path."""
+    pod_dir = os.path.join(t.tmp, name)
+    os.makedirs(pod_dir, exist_ok=True)
+    with open(os.path.join(pod_dir, "index.html"), "w") as f:
+        f.write("dynamic\n")
+    return sup_pod(t, name, "python3 http.server",
+                   [PY, "-m", "http.server", "PORT", "--bind", "127.0.0.1"], "dynamic",
+                   slow_s=None, errors=r"Traceback|Error", path="/index.html")
+
+
+# ---------------------------------------------------------------- behind HAProxy
+
+def test_supervise_go_nocgo_haproxy(t):
+    """The Go server with no signal handling, CGO_ENABLED=0 (static: the
+    shim cannot load), under --supervise behind HAProxy under wrk: no failed
+    request, /readyz 503 within 0.5 s, its /slow (1.5 s) sent 0.3 s before
+    the drain answered, gone by delay + drain timeout; the supervisor dies by
+    SIGTERM as the child did. Its listener is left open in the drain (Go's
+    Serve would return, and log.Fatal end it), which a log line says: a new
+    connection during the drain is accepted."""
+    check(is_static_elf(built(GO_PLAIN)), "%s is not static: the test proves nothing" % GO_PLAIN)
+    lb_case(t, go_plain_pod, during=drain_probe("connected"),
+            after=after_check(False, r"\bGo\b"))
+
+
+test_supervise_go_nocgo_haproxy.timeout = LB_TIMEOUT
+
+
+def test_supervise_go_shutdown_haproxy(t):
+    """The Go server that calls srv.Shutdown on SIGTERM and exits 0: the same
+    as above, and the supervisor exits 0 with it."""
+    check(is_static_elf(built(GO_SHUTDOWN)), "%s is not static" % GO_SHUTDOWN)
+    lb_case(t, go_shutdown_pod, during=drain_probe("connected"),
+            after=after_check(False, r"\bGo\b"))
+
+
+test_supervise_go_shutdown_haproxy.timeout = LB_TIMEOUT
+
+
+def test_supervise_static_c_haproxy(t):
+    """Our static C server (gcc -static, no signal handling) behind HAProxy:
+    no failed request, /readyz 503 within 0.5 s, /slow answered, gone in
+    time, death by SIGTERM. The supervisor takes its listener with
+    pidfd_getfd and stops it at the drain: a new connection to the pod's
+    port is refused at once, and the program saw accept() fail."""
+    check(is_static_elf(built(STATIC)), "%s is not static" % STATIC)
+    lb_case(t, static_pod(), during=drain_probe("refused"), after=after_check(True))
+
+
+test_supervise_static_c_haproxy.timeout = LB_TIMEOUT
+
+
+def test_supervise_static_c_no_pidfd_haproxy(t):
+    """The same with pidfd_getfd refused (EPERM, seccomp, as a container
+    without CAP_SYS_PTRACE): still no failed request (the balancer moved
+    during the delay), the drain waits for /slow; a new connection during
+    the drain is accepted, and a log line names pidfd_getfd."""
+    lb_case(t, static_pod(wrap=True), during=drain_probe("connected"),
+            after=after_check(False, r"pidfd_getfd"))
+
+
+test_supervise_static_c_no_pidfd_haproxy.timeout = LB_TIMEOUT
+
+
+def test_supervise_python_haproxy(t):
+    """A dynamically linked program, python3 -m http.server, under
+    --supervise (no preload at all) behind HAProxy (4 connections: its
+    listen backlog is 5): no failed request, /readyz 503 within 0.5 s, death
+    by SIGTERM after the delay, the child without the shim. (It has no slow
+    request, so its drain ends at once: test_supervise_drain_python_no_spin
+    has one.)"""
+    lb_case(t, python_pod, conns=PY_CONNS, after=after_check(None))
+
+
+test_supervise_python_haproxy.timeout = LB_TIMEOUT
+
+
+# ---------------------------------------------------------------- the drain, step by step
+
+def drain_alone(t, prog_argv, body, wrap=False, stop=None, opts=()):
+    """The program under --supervise (delay 300 ms, drain timeout 10 s): a
+    1 s /slow in flight at SIGTERM; /readyz 503 `lameduck` within the bound,
+    then `draining` while /slow is answered, the program using at most
+    SPIN_BOUND of a CPU meanwhile; the supervisor ends by SIGTERM soon after
+    the answer, long before the drain timeout. Returns (the supervisor, its
+    port, the outcomes of 3 connects made in the drain)."""
+    port, hport = t.port(), t.port()
+    extra = {"STOP_LISTENERS": stop} if stop else {}
+    p = supervise(t, [a if a != "PORT" else port for a in prog_argv], hport, wrap=wrap,
+                  opts=opts, DELAY="300ms", DRAIN_TIMEOUT="10s", **extra)
+    t.wait_health(hport, 200, proc=p)
+    child = only_child(p.pid)
+    slow = Get(port, "/slow")
+    check(slow.sent.wait(5) and slow.error is None, "/slow not sent: %s" % slow.error)
+    t_sig = p.signal(signal.SIGTERM)
+    lat, b = first_503(t, hport, t_sig, READY_503_BOUND)
+    t.note("/readyz 503 %r %.1f ms after SIGTERM" % (b, lat * 1000))
+    check(lat < READY_503_BOUND and b == "lameduck", "/readyz 503 %r only %.0f ms after SIGTERM" %
+          (b, lat * 1000))
+    t_drain = wait_state(t, p, hport, "draining")
+    cpu0 = cpu_ticks(child)
+    check(slow.t_end is None and cpu0 is not None, "/slow ended before the drain began: %s %r"
+          " %s; the program: %s" % (slow.st, slow.body, slow.error, pstate(child)))
+    outcomes = []
+    for _ in range(3):
+        outcomes.append(connect_outcome(port))
+        time.sleep(0.05)
+    check(slow.t_end is None and p.alive(), "the drain ended before the connects were made")
+    slow.join(15)
+    cpu1, t_cpu1 = cpu_ticks(child), now()
+    slow.expect(body, "/slow, in flight at the drain")
+    check(slow.t_end > t_drain, "/slow was answered before the drain began")
+    if cpu1 is not None:
+        cpu = (cpu1 - cpu0) / os.sysconf("SC_CLK_TCK")
+        t.note("the program used %.2fs of CPU in %.2fs of drain" % (cpu, t_cpu1 - t_drain))
+        check(cpu <= SPIN_BOUND * (t_cpu1 - t_drain), "the program used %.2fs of CPU in %.2fs"
+              " of drain: it spins on its stopped listener" % (cpu, t_cpu1 - t_drain))
+    rc, t_exit = p.wait_exit(10)
+    check(rc == -signal.SIGTERM, "the supervisor: %s, expected death by SIGTERM (as its child);"
+          " %s" % (p.status_text(), p.tail()))
+    check(pstate(child) is None, "the child (pid %d) is still there: %s" % (child, pstate(child)))
+    t.note("supervisor ended %.0f ms after /slow's answer, %.2fs after SIGTERM; connects in the"
+           " drain: %s" % ((t_exit - slow.t_end) * 1000, t_exit - t_sig,
+                           ", ".join("%s %.1f ms" % (o, d * 1000) for o, d in outcomes)))
+    check(t_exit - slow.t_end < END_AFTER_BOUND, "the supervisor ended %.0f ms after the last"
+          " answer" % ((t_exit - slow.t_end) * 1000))
+    probs = lifecycle_problems(p)
+    check(not probs, "; ".join(probs) + "; log:\n" + "\n".join(log_lines(p)))
+    check(not lines_with(p, r"^drain timeout after"), "the drain timed out:\n%s" % "\n".join(log_lines(p)))
+    t.note("log: %s" % " | ".join(log_lines(p)))
+    return p, port, outcomes
+
+
+def test_supervise_drain_stops_listener(t):
+    """Static C server, pidfd_getfd allowed: connects during the drain are
+    refused at once (the supervisor shut its copy of the listener down), the
+    program says accept() stopped, and no log line complains."""
+    p, _, outcomes = drain_alone(t, [built(STATIC), "PORT"], "static")
+    bad = [(o, d) for o, d in outcomes if o != "refused" or d > REFUSE_BOUND]
+    check(not bad, "connects during the drain: %s, expected refused within %.0f ms" %
+          (["%s %.1f ms" % (o, d * 1000) for o, d in bad], REFUSE_BOUND * 1000))
+    check(any(STOPPED in l for l in p.err_lines()), "the program never saw its listener stop")
+    check(not lines_with(p, r"pidfd_getfd"), "a log line about pidfd_getfd where it works: %s" %
+          lines_with(p, r"pidfd_getfd"))
+
+
+def test_supervise_drain_without_pidfd_getfd(t):
+    """The same under no_pidfd (pidfd_getfd: EPERM): the drain still waits
+    for /slow, new connections are accepted (and served) meanwhile, and one
+    log line names pidfd_getfd."""
+    p, port, outcomes = drain_alone(t, [built(STATIC), "PORT"], "static", wrap=True)
+    check(all(o == "connected" for o, _ in outcomes), "connects during the drain: %s, expected"
+          " connected (the listener cannot be stopped)" % [o for o, _ in outcomes])
+    check(not any(STOPPED in l for l in p.err_lines()), "the program's listener was stopped")
+    why = lines_with(p, r"pidfd_getfd")
+    check(len(why) == 1, "%d log lines name pidfd_getfd, expected one: %s" % (len(why), why))
+
+
+def test_supervise_drain_stop_listeners_off(t):
+    """LAMEDUCK_STOP_LISTENERS=off, pidfd_getfd allowed: the listener stays
+    open through the drain (connects accepted), the program never sees
+    accept() fail, the drain still waits for /slow."""
+    p, _, outcomes = drain_alone(t, [built(STATIC), "PORT"], "static", stop="off")
+    check(all(o == "connected" for o, _ in outcomes), "connects during the drain: %s, expected"
+          " connected (off)" % [o for o, _ in outcomes])
+    check(not any(STOPPED in l for l in p.err_lines()), "the program's listener was stopped")
+
+
+def test_supervise_drain_stop_listeners_option(t):
+    """--stop-listeners off, the option, does what the variable does."""
+    p, _, outcomes = drain_alone(t, [built(STATIC), "PORT"], "static",
+                                 opts=("--stop-listeners", "off"))
+    check(all(o == "connected" for o, _ in outcomes), "connects during the drain: %s, expected"
+          " connected (--stop-listeners off)" % [o for o, _ in outcomes])
+
+
+# A Python server as most are written: http.server's ThreadingHTTPServer and
+# serve_forever(), whose selector loop takes any error of accept() in stride.
+PY_SLOW = r"""
+import http.server, sys, time
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.path == "/slow":
+            time.sleep(1)
+        body = b"python\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def test_supervise_drain_python_no_spin(t):
+    """A dynamically linked Python server (ThreadingHTTPServer,
+    serve_forever) under --supervise: the drain stops its listener (connects
+    refused), waits for /slow, and the program does not spin on the stopped
+    listener meanwhile (at most half a CPU): serve_forever's selector
+    reports a shut-down listener readable for ever, and each accept() fails."""
+    _, _, outcomes = drain_alone(t, [PY, "-c", PY_SLOW, "PORT"], "python")
+    check(all(o == "refused" for o, _ in outcomes), "connects during the drain: %s" %
+          [o for o, _ in outcomes])
+
+
+def test_supervise_epoll_accept_error_fatal(t):
+    """build/progs/slow_epoll (dynamically linked, 1 s a request, no signal
+    handling) exits 3 if accept4() fails with anything but EAGAIN, as many
+    servers do on an error they do not expect: under --supervise the request
+    in flight at the drain is answered all the same and the program dies by
+    the delivered SIGTERM, not by its own exit."""
+    port, hport = t.port(), t.port()
+    p = supervise(t, [t.prog_path("slow_epoll"), port, 1000], hport, DELAY="300ms",
+                  DRAIN_TIMEOUT="10s")
+    t.wait_health(hport, 200, proc=p)
+    no_preload_in(only_child(p.pid))
+    req = Get(port, "/")
+    check(req.sent.wait(5) and req.error is None, "request not sent: %s" % req.error)
+    t_sig = p.signal(signal.SIGTERM)
+    req.join(15)
+    rc, t_exit = p.wait_exit(10)
+    t.note("supervisor: %s %.2fs after SIGTERM; log: %s" %
+           (p.status_text(), t_exit - t_sig, " | ".join(log_lines(p))))
+    check(rc == -signal.SIGTERM, "the supervisor: %s, expected death by SIGTERM; the request"
+          " in flight: %s %r %s; the program's accept errors: %s" %
+          (p.status_text(), req.st, req.body, req.error or "",
+           [l for l in p.err_lines() if "accept" in l and not l.startswith("lameduck")]))
+    req.expect("done", "the request in flight at the drain")
+
+
+# ---------------------------------------------------------------- PID 1, orphans, status
+
+def orphan_of(p, sup, pids_of_child):
+    """The orphan sup_http left (it prints `orphan N`, N in its own pid
+    namespace): a child of the supervisor other than the program."""
+    _, line = p.wait_out(lambda l: l.startswith("orphan "), 5, what="the orphan's line")
+    nsid = line.split()[1]
+
+    def find():
+        for c in children_of(sup):
+            if c not in pids_of_child and (proc_status(c, "NSpid") or "").split()[-1:] == [nsid]:
+                return c
+        return None
+    return wait_for(find, 5, "the orphan (pid %s in its namespace) among the supervisor's"
+                    " children %s" % (nsid, describe(children_of(sup))))
+
+
+def reaped(t, sup, orphan, what):
+    """The orphan ends (it lives 1.5 s) and leaves no zombie: the
+    supervisor reaped it."""
+    check((proc_status(orphan, "PPid") or "") == str(sup),
+          "the orphan's parent is %s, not the supervisor %d (%s)" %
+          (proc_status(orphan, "PPid"), sup, what))
+    t0 = now()
+    wait_for(lambda: pstate(orphan) is None, 6, "the orphan (pid %d) to be reaped by the"
+             " supervisor (%s)" % (orphan, what))
+    t.note("%s: the orphan was reaped (gone from /proc %.2fs after we found it)" %
+           (what, now() - t0))
+    zombies = [d for d in descendants(sup) if pstate(d) == "Z"]
+    check(not zombies, "zombies under the supervisor: %s" % describe(zombies))
+
+
+def in_pid_namespace(t, prog_argv, hport, **lameduck):
+    """unshare --pid --fork --mount-proc: the supervisor is PID 1 of a new
+    pid namespace (as a container's entrypoint). Returns (unshare's Proc,
+    the supervisor's pid here)."""
+    need("unshare")
+    check(os.geteuid() == 0, "unshare --pid needs root (make test runs as root)")
+    argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] + sup_argv(prog_argv)
+    p = t.spawn(argv, env=sup_env(t, hport, **lameduck), name="unshare-supervise")
+    kids = wait_for(lambda: children_of(p.pid), 10, "unshare to fork")
+    check(len(kids) == 1, "unshare has children %s" % describe(kids))
+    sup = kids[0]
+    nspid = wait_for(lambda: (proc_status(sup, "NSpid") or "").split(), 5, "NSpid")
+    check(nspid[-1:] == ["1"], "the supervisor is not PID 1 of its namespace (NSpid %r)" % nspid)
+    return p, sup
+
+
+def test_supervise_pid1_reaps_orphan_exits_128_plus_signal(t):
+    """The supervisor as PID 1 of a pid namespace: the static server leaves
+    an orphan (its child forks a grandchild and exits), which comes to the
+    supervisor and is reaped when it ends (no zombie). SIGTERM: the child
+    dies by it after the delay; the supervisor, as PID 1, exits 143
+    (128+SIGTERM), which unshare passes on."""
+    port, hport = t.port(), t.port()
+    p, sup = in_pid_namespace(t, [built(STATIC), port, 1500], hport, DELAY="300ms",
+                              DRAIN_TIMEOUT="5s")
+    t.wait_health(hport, 200, proc=p)
+    child = only_child_besides_orphans(sup)
+    orphan = orphan_of(p, sup, {child})
+    reaped(t, sup, orphan, "as PID 1")
+    st, body = try_http(port, "/")
+    check((st, body) == (200, "static"), "the server: %s %r" % (st, body))
+    t_sig = now()
+    os.kill(sup, signal.SIGTERM)
+    lat, b = first_503(t, hport, t_sig, READY_503_BOUND)
+    check(lat < READY_503_BOUND, "/readyz 503 only %.0f ms after SIGTERM" % (lat * 1000))
+    rc, t_exit = p.wait_exit(10)
+    t.note("PID 1: /readyz 503 %.1f ms after SIGTERM; unshare %s %.2fs after it; log: %s" %
+           (lat * 1000, p.status_text(), t_exit - t_sig, " | ".join(log_lines(p))))
+    check(t_exit - t_sig >= 0.3 - 0.05, "ended %.2fs after SIGTERM, before the delay" %
+          (t_exit - t_sig))
+    check(rc == 128 + signal.SIGTERM, "unshare (the supervisor as PID 1): %s, expected exit"
+          " status 143; %s" % (p.status_text(), p.tail()))
+
+
+def holds_socket(pid):
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def only_child_besides_orphans(sup):
+    """The program among the supervisor's children: the one that holds a
+    socket (its listener; the orphan was forked before it listened)."""
+    def find():
+        progs = [c for c in children_of(sup) if holds_socket(c)]
+        return progs[0] if len(progs) == 1 else None
+    return wait_for(find, 5, "one child of the supervisor to hold the listener (children: %s)" %
+                    describe(children_of(sup)))
+
+
+def test_supervise_pid1_exit_status_is_the_childs(t):
+    """As PID 1, the child exits 7 on SIGTERM (its own handler): the
+    supervisor exits 7."""
+    port, hport = t.port(), t.port()
+    p, sup = in_pid_namespace(t, [built(STATIC), port, 0, 7], hport, DELAY="200ms",
+                              DRAIN_TIMEOUT="5s")
+    t.wait_health(hport, 200, proc=p)
+    os.kill(sup, signal.SIGTERM)
+    rc, _ = p.wait_exit(10)
+    check(rc == 7, "unshare (the supervisor as PID 1): %s, expected exit status 7 (the"
+          " child's); %s" % (p.status_text(), p.tail()))
+    check(lines_with(p, r"^delivering SIGTERM"), "no delivery line: %s" % log_lines(p))
+
+
+def test_supervise_subreaper_orphan_and_signal_death(t):
+    """Not PID 1: the supervisor is a child subreaper, so the orphan comes
+    to it and is reaped; the child dies by the delivered SIGTERM and the
+    supervisor dies by SIGTERM too (its parent sees what it would have seen
+    of the program)."""
+    port, hport = t.port(), t.port()
+    p = supervise(t, [built(STATIC), port, 1500], hport, DELAY="200ms", DRAIN_TIMEOUT="5s")
+    t.wait_health(hport, 200, proc=p)
+    child = only_child_besides_orphans(p.pid)
+    orphan = orphan_of(p, p.pid, {child})
+    reaped(t, p.pid, orphan, "as a subreaper")
+    p.signal(signal.SIGTERM)
+    rc, _ = p.wait_exit(10)
+    check(rc == -signal.SIGTERM, "the supervisor: %s, expected death by SIGTERM; %s" %
+          (p.status_text(), p.tail()))
+
+
+# ---------------------------------------------------------------- signals
+
+SIGNALS_PROG = r"""
+import os, signal, socket, sys
+def handler(sig, frame):
+    print("got %s" % signal.Signals(sig).name, flush=True)
+    if sig == signal.SIGTERM:
+        sys.exit(5)
+for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT, signal.SIGWINCH,
+          signal.SIGTERM):
+    signal.signal(s, handler)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(16)
+print("ready", flush=True)
+while True:
+    signal.pause()
+"""
+
+FORWARDED = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT, signal.SIGWINCH)
+
+
+def test_supervise_forwards_signals(t):
+    """SIGHUP, SIGUSR1, SIGUSR2, SIGINT and SIGWINCH sent to the supervisor
+    reach the child's handlers at once, each once; SIGTERM (managed) reaches
+    it only after the delay; the child exits 5 from its SIGTERM handler, and
+    so does the supervisor."""
+    port, hport = t.port(), t.port()
+    delay = 1.0
+    p = supervise(t, [PY, "-c", SIGNALS_PROG, port], hport, DELAY="1s", DRAIN_TIMEOUT="5s",
+                  name="supervise-python-signals")
+    p.wait_ready_line()
+    t.wait_health(hport, 200, proc=p)
+    for sig in FORWARDED:
+        n = len(p.out_lines())
+        p.signal(sig)
+        p.wait_out("got %s" % sig.name, 5, after=n,
+                   what="got %s" % sig.name)
+    got = [l.split()[1] for l in p.out_lines() if l.startswith("got ")]
+    check(got == [s.name for s in FORWARDED], "the child got %s, expected each of %s once" %
+          (got, [s.name for s in FORWARDED]))
+    n = len(p.out_lines())
+    t_sig = p.signal(signal.SIGTERM)
+    t_got, _ = p.wait_out("got SIGTERM", delay + 5, after=n)
+    t.note("SIGTERM reached the child %.2fs after it was sent (delay %.1fs)" %
+           (t_got - t_sig, delay))
+    check(t_got - t_sig >= delay - 0.05, "SIGTERM reached the child %.2fs after it was sent,"
+          " before the %.1fs delay" % (t_got - t_sig, delay))
+    rc, _ = p.wait_exit(5)
+    check(rc == 5, "the supervisor: %s, expected exit status 5 (the child's)" % p.status_text())
+
+
+# ---------------------------------------------------------------- the launcher
+
+def test_supervise_refusal_suggests_it(t):
+    """Without --supervise, the launcher still refuses the static and Go
+    programs (126) and now points at --supervise."""
+    import subprocess
+    for exe in (built(STATIC), built(GO_PLAIN)):
+        r = subprocess.run([built(LAUNCHER), "--", exe, str(t.port())], env=sup_env(t, t.port()),
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+        check(r.returncode == 126, "lameduck -- %s: status %d, expected 126; %r" %
+              (os.path.basename(exe), r.returncode, r.stderr))
+        check("--supervise" in r.stderr, "lameduck -- %s: the refusal does not mention"
+              " --supervise: %r" % (os.path.basename(exe), r.stderr))
