@@ -38,7 +38,7 @@ from harness import (BUILD, PROGS, PY, check, children_of, comm, connect_outcome
                      describe, first_503, need, now, parse_response, proc_stat, proc_status,
                      pstate, read_all, try_http, wait_for, wait_state)
 from pods import (DRAIN, LB_TIMEOUT, PY_CONNS, Pod, is_static_elf, lb_case, popen_exit,
-                  write_cgi)
+                  write_nginx_conf)
 
 LAUNCHER = os.path.join(BUILD, "lameduck")
 SUP = os.path.join(BUILD, "supervise")
@@ -158,11 +158,14 @@ class Get(threading.Thread):
 # ---------------------------------------------------------------- pods
 
 def sup_pod(t, name, kind, prog_argv, body, slow_s=1.0, rc=(-signal.SIGTERM,), wrap=False,
-            errors=r"accept: |panic", path="/", opts=(), conns_note=None, **extra):
+            errors=r"accept: |panic", path="/", opts=(), port=None, **extra):
     """A pod whose owner is the supervisor (it gets SIGTERM, holds the
     health port, logs); its tree is the supervisor and the program. prog_argv
-    gets the pod's port where it says PORT."""
+    gets the pod's port where it says PORT (port: the one it listens on
+    otherwise)."""
     pod = Pod(t, name, kind)
+    if port is not None:
+        pod.port = port
     env = pod.env(**extra)
     del env["LD_PRELOAD"]
     argv = [pod.port if a == "PORT" else a for a in prog_argv]
@@ -287,6 +290,30 @@ def python_pod(t, name):
                    slow_s=None, errors=r"Traceback|Error", path="/index.html")
 
 
+def nginx_pod(t, name):
+    """nginx, a master and 2 workers as www-data (the listener is held by
+    the workers too: descendants of the child, another user), /slow proxied
+    to an upstream of 1 s a request (slow_epoll, alone); SIGTERM delivered
+    as is (its fast shutdown), exit 0."""
+    slow = t.port()
+    up = t.spawn([t.prog_path("slow_epoll"), slow, 1000], shim=False, name="upstream-" + name)
+    up.wait_ready_line()
+    pod_dir = os.path.join(t.tmp, name)
+    os.makedirs(pod_dir, exist_ok=True)
+    os.chmod(t.tmp, 0o755)
+    os.chmod(pod_dir, 0o755)
+    port = t.port()
+    conf = write_nginx_conf(pod_dir, port, slow=slow)
+    pod = sup_pod(t, name, "nginx", ["nginx", "-p", pod_dir, "-c", conf, "-e", "stderr"],
+                  "nginx", slow_s=None, rc=(0,),
+                  errors=r"\[(alert|crit|emerg)\]|accept4?\(\) failed", port=port)
+    pod.slow_path, pod.slow_body, pod.slow_s = "/slow", "done", 1.0
+    workers = wait_for(lambda: len(children_of(pod.child)) >= 2 and children_of(pod.child), 10,
+                       "nginx to start its 2 workers")
+    pod.core_fn = lambda: [pod.owner, pod.child] + workers
+    return pod
+
+
 # ---------------------------------------------------------------- behind HAProxy
 
 def test_supervise_go_nocgo_haproxy(t):
@@ -339,6 +366,21 @@ def test_supervise_static_c_no_pidfd_haproxy(t):
 
 
 test_supervise_static_c_no_pidfd_haproxy.timeout = LB_TIMEOUT
+
+
+def test_supervise_nginx_haproxy(t):
+    """nginx (dynamically linked; master and 2 workers as www-data, whose
+    copies of the listener are the ones that accept) under --supervise
+    behind HAProxy: no failed request, /slow (1 s, proxied) sent just before
+    the drain answered, nginx exits 0 and so does the supervisor; new
+    connections in the drain are refused, and nginx logs no accept4() error
+    (a stopped listener that its workers' epoll loops keep trying would log
+    one alert per try)."""
+    need("nginx")
+    lb_case(t, nginx_pod, during=drain_probe("refused"), after=after_check(None))
+
+
+test_supervise_nginx_haproxy.timeout = LB_TIMEOUT
 
 
 def test_supervise_python_haproxy(t):
