@@ -383,6 +383,18 @@ def test_supervise_nginx_haproxy(t):
 test_supervise_nginx_haproxy.timeout = LB_TIMEOUT
 
 
+def test_supervise_killpg_static_c_haproxy(t):
+    """SIGTERM to the supervisor's whole process group (`kill -- -PGID`, a
+    shell's job control, `timeout`): the program must not get it before the
+    supervisor hands it on, so it has to be outside that group. Otherwise as
+    the static C pod: no failed request, the program serves through the
+    delay, /slow answered, death by SIGTERM after the drain."""
+    lb_case(t, static_pod(), group=True, during=drain_probe("refused"), after=after_check(True))
+
+
+test_supervise_killpg_static_c_haproxy.timeout = LB_TIMEOUT
+
+
 def test_supervise_python_haproxy(t):
     """A dynamically linked program, python3 -m http.server, under
     --supervise (no preload at all) behind HAProxy (4 connections: its
