@@ -410,6 +410,23 @@ test_supervise_python_haproxy.timeout = LB_TIMEOUT
 
 # ---------------------------------------------------------------- the drain, step by step
 
+def metrics_in_drain(t, hport):
+    """While a request is in flight in the drain: /livez 200 `ok`, and
+    /metrics says draining, not ready, one signal, the request in flight."""
+    st, body = t.health(hport, "/livez")
+    check((st, body) == (200, "ok"), "/livez in the drain: %s %r" % (st, body))
+    st, body = t.health(hport, "/metrics")
+    check(st == 200, "/metrics in the drain: %s %r" % (st, body[:200]))
+    got = dict(l.rsplit(" ", 1) for l in body.splitlines() if l and not l.startswith("#"))
+    want = {'lameduck_state{state="draining"}': lambda v: v == "1",
+            "lameduck_ready": lambda v: v == "0",
+            "lameduck_signals_received_total": lambda v: v == "1",
+            "lameduck_in_flight": lambda v: int(v) >= 1}
+    bad = ["%s %s" % (k, got.get(k, "missing")) for k, ok in want.items()
+           if k not in got or not ok(got[k])]
+    check(not bad, "/metrics in the drain, with /slow in flight: %s" % bad)
+
+
 def drain_alone(t, prog_argv, body, wrap=False, stop=None, opts=()):
     """The program under --supervise (delay 300 ms, drain timeout 10 s): a
     1 s /slow in flight at SIGTERM; /readyz 503 `lameduck` within the bound,
@@ -439,6 +456,7 @@ def drain_alone(t, prog_argv, body, wrap=False, stop=None, opts=()):
         outcomes.append(connect_outcome(port))
         time.sleep(0.05)
     check(slow.t_end is None and p.alive(), "the drain ended before the connects were made")
+    metrics_in_drain(t, hport)
     slow.join(15)
     cpu1, t_cpu1 = cpu_ticks(child), now()
     slow.expect(body, "/slow, in flight at the drain")
@@ -696,11 +714,13 @@ def test_supervise_subreaper_orphan_and_signal_death(t):
 
 # ---------------------------------------------------------------- signals
 
+# Says `got SIGNAME` for each signal it gets; exits 5 on argv[2] (TERM).
 SIGNALS_PROG = r"""
 import os, signal, socket, sys
+last = getattr(signal, "SIG" + (sys.argv[2] if len(sys.argv) > 2 else "TERM"))
 def handler(sig, frame):
     print("got %s" % signal.Signals(sig).name, flush=True)
-    if sig == signal.SIGTERM:
+    if sig == last:
         sys.exit(5)
 for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT, signal.SIGWINCH,
           signal.SIGTERM):
@@ -760,3 +780,66 @@ def test_supervise_refusal_suggests_it(t):
               (os.path.basename(exe), r.returncode, r.stderr))
         check("--supervise" in r.stderr, "lameduck -- %s: the refusal does not mention"
               " --supervise: %r" % (os.path.basename(exe), r.stderr))
+
+
+def signals_prog(t, port, hport, *args, **lameduck):
+    p = supervise(t, [PY, "-c", SIGNALS_PROG, port] + list(args), hport,
+                  name="supervise-python-signals", **lameduck)
+    p.wait_ready_line()
+    t.wait_health(hport, 200, proc=p)
+    return p
+
+
+def test_supervise_second_sigterm_skips_the_delay(t):
+    """A second SIGTERM during the delay (10 s) goes to the child at once,
+    as under the shim; the child's own exit (5) is the supervisor's."""
+    port, hport = t.port(), t.port()
+    p = signals_prog(t, port, hport, DELAY="10s", DRAIN_TIMEOUT="5s")
+    p.signal(signal.SIGTERM)
+    t.wait_health(hport, 503, body="lameduck", proc=p, timeout=2)
+    check(not any(l.startswith("got ") for l in p.out_lines()),
+          "the child got a signal in the delay: %s" % p.out_lines())
+    t_second = p.signal(signal.SIGTERM)
+    t_got, _ = p.wait_out("got SIGTERM", 5)
+    t.note("the second SIGTERM reached the child %.0f ms after it was sent" %
+           ((t_got - t_second) * 1000))
+    rc, _ = p.wait_exit(5)
+    check(rc == 5, "the supervisor: %s, expected exit status 5" % p.status_text())
+    check(lines_with(p, r"^another SIGTERM"), "no log line for the second SIGTERM: %s" %
+          log_lines(p))
+
+
+def test_supervise_deliver_rewrite(t):
+    """LAMEDUCK_DELIVER=USR2: after the delay the child gets SIGUSR2, not
+    SIGTERM (its graceful stop), and exits 5 on it."""
+    port, hport = t.port(), t.port()
+    p = signals_prog(t, port, hport, "USR2", DELAY="500ms", DRAIN_TIMEOUT="5s", DELIVER="USR2")
+    t_sig = p.signal(signal.SIGTERM)
+    t_got, _ = p.wait_out("got SIGUSR2", 5)
+    rc, _ = p.wait_exit(5)
+    got = [l for l in p.out_lines() if l.startswith("got ")]
+    check(got == ["got SIGUSR2"], "the child got %s, expected SIGUSR2 alone" % got)
+    check(t_got - t_sig >= 0.5 - 0.05, "SIGUSR2 came %.2fs after SIGTERM, before the delay" %
+          (t_got - t_sig))
+    check(rc == 5, "the supervisor: %s, expected exit status 5" % p.status_text())
+    check(lines_with(p, r"^delivering SIGUSR2 for SIGTERM"), "no delivery line for the"
+          " rewrite: %s" % log_lines(p))
+
+
+def test_supervise_child_ends_on_its_own(t):
+    """The child ends without a lame-duck signal: killed by SIGKILL from
+    outside, the supervisor dies by SIGKILL too; exiting 2 (a usage error),
+    the supervisor exits 2. Either way at once, with nothing left behind."""
+    port, hport = t.port(), t.port()
+    p = supervise(t, [built(STATIC), port], hport, DELAY="5s")
+    t.wait_health(hport, 200, proc=p)
+    child = only_child(p.pid)
+    os.kill(child, signal.SIGKILL)
+    rc, _ = p.wait_exit(5)
+    check(rc == -signal.SIGKILL, "child killed by SIGKILL: the supervisor %s, expected death by"
+          " SIGKILL" % p.status_text())
+    check(pstate(child) is None, "the child is still in /proc: %s" % pstate(child))
+    q = supervise(t, [built(STATIC)], t.port(), DELAY="5s", name="supervise-usage-error")
+    rc, _ = q.wait_exit(5)
+    check(rc == 2, "child exiting 2: the supervisor %s, expected exit status 2; %s" %
+          (q.status_text(), q.tail()))
