@@ -843,3 +843,27 @@ def test_supervise_child_ends_on_its_own(t):
     rc, _ = q.wait_exit(5)
     check(rc == 2, "child exiting 2: the supervisor %s, expected exit status 2; %s" %
           (q.status_text(), q.tail()))
+
+
+ENTRYPOINT = """#!/bin/sh
+# What many images run: set things up, then exec the server.
+export GODEBUG=madvdontneed=1
+exec %s "$@"
+"""
+
+
+def test_supervise_go_behind_entrypoint_script(t):
+    """The Go server (CGO_ENABLED=0, no signal handling) started through an
+    entrypoint shell script that execs it, as many images do: the program
+    the supervisor ran is /bin/sh, the one holding the listener at the drain
+    is Go. Its listener must be left open (Go's Serve would return and
+    log.Fatal end it); /slow in flight is answered, death by SIGTERM."""
+    script = os.path.join(t.tmp, "entrypoint.sh")
+    with open(script, "w") as f:
+        f.write(ENTRYPOINT % built(GO_PLAIN))
+    os.chmod(script, 0o755)
+    p, _, outcomes = drain_alone(t, [script, "PORT"], "go")
+    check(all(o == "connected" for o, _ in outcomes), "connects during the drain: %s, expected"
+          " connected (a Go program's listener)" % [o for o, _ in outcomes])
+    check(lines_with(p, r"\bGo\b"), "no log line says a Go program's listeners stay open: %s" %
+          log_lines(p))
