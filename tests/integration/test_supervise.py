@@ -714,9 +714,10 @@ def test_supervise_subreaper_orphan_and_signal_death(t):
 
 # ---------------------------------------------------------------- signals
 
-# Says `got SIGNAME` for each signal it gets; exits 5 on argv[2] (TERM).
+# Says `armed` once its handlers are in, `got SIGNAME` for each signal it
+# gets; exits 5 on argv[2] (TERM); listens argv[3] seconds later (0).
 SIGNALS_PROG = r"""
-import os, signal, socket, sys
+import os, signal, socket, sys, time
 last = getattr(signal, "SIG" + (sys.argv[2] if len(sys.argv) > 2 else "TERM"))
 def handler(sig, frame):
     print("got %s" % signal.Signals(sig).name, flush=True)
@@ -725,6 +726,8 @@ def handler(sig, frame):
 for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT, signal.SIGWINCH,
           signal.SIGTERM):
     signal.signal(s, handler)
+print("armed", flush=True)
+time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 0)
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", int(sys.argv[1])))
@@ -744,10 +747,7 @@ def test_supervise_forwards_signals(t):
     so does the supervisor."""
     port, hport = t.port(), t.port()
     delay = 1.0
-    p = supervise(t, [PY, "-c", SIGNALS_PROG, port], hport, DELAY="1s", DRAIN_TIMEOUT="5s",
-                  name="supervise-python-signals")
-    p.wait_ready_line()
-    t.wait_health(hport, 200, proc=p)
+    p = signals_prog(t, port, hport, DELAY="1s", DRAIN_TIMEOUT="5s")
     for sig in FORWARDED:
         n = len(p.out_lines())
         p.signal(sig)
@@ -782,9 +782,11 @@ def test_supervise_refusal_suggests_it(t):
               " --supervise: %r" % (os.path.basename(exe), r.stderr))
 
 
-def signals_prog(t, port, hport, *args, **lameduck):
+def signals_prog(t, port, hport, *args, ready=True, **lameduck):
     p = supervise(t, [PY, "-c", SIGNALS_PROG, port] + list(args), hport,
                   name="supervise-python-signals", **lameduck)
+    if not ready:
+        return p
     p.wait_ready_line()
     t.wait_health(hport, 200, proc=p)
     return p
@@ -867,3 +869,28 @@ def test_supervise_go_behind_entrypoint_script(t):
           " connected (a Go program's listener)" % [o for o, _ in outcomes])
     check(lines_with(p, r"\bGo\b"), "no log line says a Go program's listeners stay open: %s" %
           log_lines(p))
+
+
+def test_supervise_sigterm_while_starting(t):
+    """SIGTERM before the child listens (it waits 3 s first; delay 5 s):
+    nothing can be in flight, so it goes to the child at once, as under the
+    shim, and /readyz never said 200."""
+    port, hport = t.port(), t.port()
+    p = signals_prog(t, port, hport, "TERM", "3", ready=False, DELAY="5s")
+    p.wait_out("armed", 5)
+    t.wait_health(hport, 503, body="starting", proc=p, timeout=5)
+    t_sig = p.signal(signal.SIGTERM)
+    t_got, _ = p.wait_out("got SIGTERM", 2)
+    t.note("SIGTERM while starting reached the child %.0f ms after it was sent" %
+           ((t_got - t_sig) * 1000))
+    rc, _ = p.wait_exit(5)
+    check(rc == 5, "the supervisor: %s, expected exit status 5" % p.status_text())
+    check(lines_with(p, r"while starting"), "no log line for SIGTERM while starting: %s" %
+          log_lines(p))
+
+
+def test_supervise_launcher_is_static(t):
+    """The supervisor runs where the programs it is for run: images with no
+    C library (distroless/static, scratch), so the launcher links none."""
+    check(is_static_elf(built(LAUNCHER)), "%s is dynamically linked: it cannot start in an image"
+          " without a C library" % LAUNCHER)
