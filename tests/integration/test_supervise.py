@@ -549,8 +549,9 @@ def test_supervise_drain_python_no_spin(t):
     """A dynamically linked Python server (ThreadingHTTPServer,
     serve_forever) under --supervise: the drain stops its listener (connects
     refused), waits for /slow, and the program does not spin on the stopped
-    listener meanwhile (at most a fifth of a CPU; waiting, it uses next to none): serve_forever's selector
-    reports a shut-down listener readable for ever, and each accept() fails."""
+    listener meanwhile (at most a fifth of a CPU; waiting, it uses next to
+    none): serve_forever's selector reports a shut-down listener readable
+    for ever, and each accept() fails."""
     _, _, outcomes = drain_alone(t, [PY, "-c", PY_SLOW, "PORT"], "python")
     check(all(o == "refused" for o, _ in outcomes), "connects during the drain: %s" %
           [o for o, _ in outcomes])
