@@ -477,7 +477,8 @@ def drain_alone(t, prog_argv, body, wrap=False, stop=None, opts=()):
           " answer" % ((t_exit - slow.t_end) * 1000))
     probs = lifecycle_problems(p)
     check(not probs, "; ".join(probs) + "; log:\n" + "\n".join(log_lines(p)))
-    check(not lines_with(p, r"^drain timeout after"), "the drain timed out:\n%s" % "\n".join(log_lines(p)))
+    check(not lines_with(p, r"^drain timeout after"), "the drain timed out:\n%s" %
+          "\n".join(log_lines(p)))
     t.note("log: %s" % " | ".join(log_lines(p)))
     return p, port, outcomes
 
