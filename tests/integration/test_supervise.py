@@ -34,9 +34,9 @@ import socket
 import threading
 import time
 
-from harness import (BUILD, PROGS, PY, check, children_of, comm, connect_outcome, descendants,
-                     describe, first_503, need, now, parse_response, proc_stat, proc_status,
-                     pstate, read_all, try_http, wait_for, wait_state)
+from harness import (BUILD, PROGS, PY, check, children_of, connect_outcome, descendants,
+                     describe, first_503, listeners, need, now, parse_response, proc_stat,
+                     proc_status, pstate, read_all, try_http, wait_for, wait_state)
 from pods import (DRAIN, LB_TIMEOUT, PY_CONNS, Pod, is_static_elf, lb_case, popen_exit,
                   write_nginx_conf)
 
@@ -556,6 +556,41 @@ def test_supervise_drain_python_no_spin(t):
     _, _, outcomes = drain_alone(t, [PY, "-c", PY_SLOW, "PORT"], "python")
     check(all(o == "refused" for o, _ in outcomes), "connects during the drain: %s" %
           [o for o, _ in outcomes])
+
+
+# One request at a time (http.server's HTTPServer, HTTP/1.0): while it
+# serves one, the next waits in the listen queue.
+PY_ONE_AT_A_TIME = PY_SLOW.replace("ThreadingHTTPServer", "HTTPServer").replace(
+    'protocol_version = "HTTP/1.1"', 'protocol_version = "HTTP/1.0"')
+
+
+def test_supervise_drain_queued_connection_answered(t):
+    """A server that serves one connection at a time (Python's HTTPServer,
+    1 s for /slow): one /slow in progress and one waiting in the listen
+    queue when the drain begins (delay 0). Both are answered: the queued
+    connection was accepted before it was sent, so the program must get it,
+    as the shim hands queued connections to the program's next accept()."""
+    port, hport = t.port(), t.port()
+    p = supervise(t, [PY, "-c", PY_ONE_AT_A_TIME, port], hport, DELAY="0s",
+                  DRAIN_TIMEOUT="10s")
+    t.wait_health(hport, 200, proc=p)
+    first = Get(port, "/slow")
+    check(first.sent.wait(5) and first.error is None, "first /slow not sent: %s" % first.error)
+    wait_for(lambda: (listeners(port) or [None])[0] is not None and listeners(port)[0].queue == 0,
+             5, "the program to take the first connection")
+    queued = Get(port, "/slow")
+    check(queued.sent.wait(5) and queued.error is None, "second /slow not sent: %s" %
+          queued.error)
+    wait_for(lambda: listeners(port)[0].queue == 1, 5, "the second connection in the queue")
+    p.signal(signal.SIGTERM)
+    first.join(15)
+    queued.join(15)
+    rc, _ = p.wait_exit(10)
+    t.note("log: %s" % " | ".join(log_lines(p)))
+    first.expect("python", "the request in progress at the drain")
+    queued.expect("python", "the request queued at the drain")
+    check(rc == -signal.SIGTERM, "the supervisor: %s, expected death by SIGTERM" %
+          p.status_text())
 
 
 def test_supervise_epoll_accept_error_fatal(t):
