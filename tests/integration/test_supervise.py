@@ -8,24 +8,31 @@ the requests in flight, then the signal.
   SIGTERM to pod a): the Go server with no signal handling, the Go server
   that calls srv.Shutdown, the static C server (with pidfd_getfd, and
   without it under tests/progs/no_pidfd.c, as in a container without
-  CAP_SYS_PTRACE), python3 -m http.server: no failed request, /readyz 503
+  CAP_SYS_PTRACE), nginx (which must log no accept4() alert), python3 -m
+  http.server, and the static server sent SIGTERM as a process group (the
+  program must not get it first): no failed request, /readyz 503
   within 0.5 s, a 1 s request sent just before the drain answered, the pod
   gone by delay + drain timeout + margin, the supervisor's status the
   child's; during the drain, a new connection to the pod's own port is
   refused where the supervisor can stop the listener and accepted where it
   must not (Go) or cannot (no pidfd_getfd; the log says why).
 - One server alone: the drain with and without pidfd_getfd and with
-  LAMEDUCK_STOP_LISTENERS=off, step by step; an epoll server that treats
-  accept() errors as fatal.
+  LAMEDUCK_STOP_LISTENERS=off (and --stop-listeners off), step by step
+  (/livez and /metrics in it); programs that do not take a listener shut
+  down from outside well: an epoll loop that exits on accept errors, Python's
+  serve_forever (it must not spin), a Go server behind an entrypoint script;
+  a connection queued at the drain.
 - As PID 1 of a pid namespace (unshare) and as a subreaper: an orphan is
   reaped; the exit status is the child's (128+signal as PID 1, the same
-  death by the signal otherwise).
+  death by the signal otherwise; SIGKILL and an exit of its own too).
 - Signals the supervisor does not manage reach the child at once; SIGTERM
-  only after the delay.
+  only after the delay, at once while starting or when sent twice;
+  LAMEDUCK_DELIVER rewrites it. The launcher is static and its refusal
+  of static and Go programs points at --supervise.
 
 The programs: build/supervise/ (`make supervise-progs`, the Makefile's last
 block) and build/progs/ (`make`). Packages: golang-go, libc6-dev (libc.a),
-haproxy, wrk, util-linux (unshare), iproute2.
+haproxy, wrk, nginx-light, util-linux (unshare), iproute2; all in tests/deps.sh.
 """
 import os
 import re
