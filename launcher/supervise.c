@@ -679,5 +679,9 @@ ld_supervise(char *argv[], int go, enum ld_stop stop)
 	ld_info("supervising %s (pid %d): health %s, delay %s, drain timeout %s", argv[0],
 	    (int)sup.child, ld_cfg.health_off ? "off" : ld_health_desc(), d, t);
 	sup.next_scan = ld_now_ms();
+	(void)ld_diag_tcp(0, 0, NULL, NULL);
+	if (ld_diag_fallback())
+		ld_warn("netlink sock_diag refused: reading /proc/net/tcp instead, where a "
+		    "connection is in flight only while bytes wait in its queues");
 	run(sfd);
 }
