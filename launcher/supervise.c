@@ -293,7 +293,8 @@ take_listener(const struct ld_sock *s)
 			return 0;
 	pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
 	fd = pidfd == -1 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, r->fd, 0);
-	if (fd == -1)
+	/* A process that ended or closed it since the scan is no reason to give up. */
+	if (fd == -1 && errno != ESRCH && errno != EBADF)
 		sup.stop_errno = errno;
 	if (pidfd != -1)
 		close(pidfd);
