@@ -47,7 +47,7 @@ $(BUILD)/liblameduck.so: $(SHIM_OBJ)
 # shim's lifecycle, health port and log too (SUP_SHIM), built again as
 # plain objects. It is linked statically: it is copied into images that
 # have no C library at all (Go on distroless/static).
-SUP_SHIM := config http lifecycle log health fdtab real procfs tree rawconn
+SUP_SHIM := config http lifecycle log report health fdtab real procfs tree rawconn
 SUP_OBJ	:= $(patsubst %,$(BUILD)/sup/%.o,$(SUP_SHIM))
 
 $(BUILD)/sup/%.o: shim/%.c $(SHIM_HDR) Makefile

@@ -120,6 +120,7 @@ static const struct option longopts[] = {
 
 /* Each variable's value from its option, or NULL. */
 static const char *args[LD_NVARS];
+static int args_stop;	/* --stop-listeners was given */
 
 static const char instead[] =
     "run it with lameduck --supervise instead (no preload: the health port, the "
@@ -827,6 +828,7 @@ options(int argc, char *argv[], int *force, int *checking, int *supervising)
 			*supervising = 1;
 			break;
 		case OPT_STOP:
+			args_stop = 1;
 			if (setenv(STOP_VAR, optarg, 1) == -1)
 				err(EX_SETUP, "setenv %s", STOP_VAR);
 			break;
@@ -871,6 +873,8 @@ main(int argc, char *argv[])
 		errx(EX_SETUP, "no command to run (see lameduck --help)");
 	validate();
 	stop = stop_mode();
+	if (!supervising && args_stop)
+		errx(EX_SETUP, "--stop-listeners applies only with --supervise");
 	if (!supervising)
 		find_shim(shim);
 	if ((rc = resolve(argv[0], path, sizeof(path))) != 0)

@@ -25,10 +25,15 @@ struct ld_sock {
 /*
  * Calls fn for every TCP socket of this network namespace whose state is in
  * `states` (bit 1 << state), IPv4 and IPv6; with info, each comes with its
- * tcp_info. Stops when fn returns 1. 0, or -1 with errno.
+ * tcp_info. Stops when fn returns 1. 0, or -1 with errno. Where the netlink
+ * family is refused, /proc/net/tcp and tcp6 are read instead (queues, no
+ * tcp_info).
  */
 int	ld_diag_tcp(uint32_t states, int info, int (*fn)(const struct ld_sock *s, void *arg),
 	    void *arg);
+
+/* After the first call: 1 when netlink was refused and /proc/net/tcp{,6} stand in (no tcp_info). */
+int	ld_diag_fallback(void);
 
 /* A socket descriptor of a process: where its inode is. */
 struct ld_sockref {

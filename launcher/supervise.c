@@ -49,6 +49,7 @@
 #include "procfs.h"
 #include "rawconn.h"
 #include "real.h"
+#include "report.h"
 #include "sockdiag.h"
 #include "supervise.h"
 
@@ -268,18 +269,6 @@ disposition(int sig)
 }
 
 static int
-default_kills(int sig)
-{
-	switch (sig) {
-	case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
-	case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
-		return 0;
-	default:
-		return 1;
-	}
-}
-
-static int
 wants_drain(int sig)
 {
 	char d = disposition(sig);
@@ -288,7 +277,7 @@ wants_drain(int sig)
 		return 0;
 	if (ld_cfg.drain == LD_DRAIN_ALWAYS)
 		return 1;
-	return d == 'd' && default_kills(sig);
+	return d == 'd' && ld_default_kills(sig);
 }
 
 static int
@@ -304,7 +293,8 @@ take_listener(const struct ld_sock *s)
 			return 0;
 	pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
 	fd = pidfd == -1 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, r->fd, 0);
-	if (fd == -1)
+	/* A process that ended or closed it since the scan is no reason to give up. */
+	if (fd == -1 && errno != ESRCH && errno != EBADF)
 		sup.stop_errno = errno;
 	if (pidfd != -1)
 		close(pidfd);
@@ -427,16 +417,8 @@ act(enum ld_action a, long long now)
 			act(ld_lc_tick(&sup.lc, now, 0), now);
 		break;
 	case LD_ACT_DELIVER:
-		if (sup.lc.state == LD_ST_DRAINING) {
-			double secs = (double)(now - sup.lc.entered_ms[LD_ST_DRAINING]) / 1000.0;
-
-			if (sup.in_flight > 0)
-				ld_warn("drain timeout after %.2fs: %ld request%s still in flight "
-				    "will be cut", secs, sup.in_flight, sup.in_flight == 1 ? "" : "s");
-			else
-				ld_info("drained in %.2fs (%ld connection%s open when it began)", secs,
-				    sup.drained, sup.drained == 1 ? "" : "s");
-		}
+		if (sup.lc.state == LD_ST_DRAINING)
+			ld_report_drained(&sup.lc, now, sup.in_flight, sup.drained);
 		deliver(now);
 		break;
 	default:
@@ -487,7 +469,6 @@ on_signal(const struct signalfd_siginfo *si)
 	long long now = ld_now_ms();
 	enum ld_state prev = sup.lc.state;
 	enum ld_action a;
-	char d[32];
 
 	if (sig == SIGCHLD) {
 		reap();
@@ -502,16 +483,7 @@ on_signal(const struct signalfd_siginfo *si)
 	}
 	to = ld_cfg.deliver[sig] ? ld_cfg.deliver[sig] : sig;
 	a = ld_lc_signal(&sup.lc, sig, to, wants_drain(to), now);
-	if (a == LD_ACT_LAMEDUCK) {
-		ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
-		ld_info("SIG%s from pid %d: not ready, serving %s more", signame(sig),
-		    (int)si->ssi_pid, d);
-	} else if (a == LD_ACT_DELIVER && prev == LD_ST_STARTING)
-		ld_info("SIG%s from pid %d while starting: nothing to wait for", signame(sig),
-		    (int)si->ssi_pid);
-	else if (a == LD_ACT_DELIVER)
-		ld_info("another SIG%s from pid %d: skipping the rest of the %s", signame(sig),
-		    (int)si->ssi_pid, prev == LD_ST_DRAINING ? "drain" : "delay");
+	ld_report_signal(a, prev, sig, (int)si->ssi_pid);
 	act(a, now);
 }
 
@@ -679,5 +651,9 @@ ld_supervise(char *argv[], int go, enum ld_stop stop)
 	ld_info("supervising %s (pid %d): health %s, delay %s, drain timeout %s", argv[0],
 	    (int)sup.child, ld_cfg.health_off ? "off" : ld_health_desc(), d, t);
 	sup.next_scan = ld_now_ms();
+	(void)ld_diag_tcp(0, 0, NULL, NULL);
+	if (ld_diag_fallback())
+		ld_warn("netlink sock_diag refused: reading /proc/net/tcp instead, where a "
+		    "connection is in flight only while bytes wait in its queues");
 	run(sfd);
 }

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "owner.h"
 #include "procfs.h"
+#include "report.h"
 #include "real.h"
 #include "sigtable.h"
 #include "tree.h"
@@ -101,18 +102,6 @@ scan(long long now)
 
 /* ---- delivery ---- */
 
-static int
-default_kills(int sig)
-{
-	switch (sig) {
-	case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
-	case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
-		return 0;
-	default:
-		return 1;
-	}
-}
-
 /* The end of delivery: the program's own action, or PID 1's exit. */
 static void
 finish_delivery(int sig, const char *held)
@@ -124,7 +113,7 @@ finish_delivery(int sig, const char *held)
 		    signame(sig), held);
 		return;
 	}
-	if (disp == SIG_DFL && getpid() == 1 && default_kills(sig) && !ld_sig_waited(sig)) {
+	if (disp == SIG_DFL && getpid() == 1 && ld_default_kills(sig) && !ld_sig_waited(sig)) {
 		/* The kernel ignores default-action signals sent to PID 1. */
 		ld_info("delivering SIG%s%s: as PID 1, exiting with status %d", signame(sig),
 		    held, 128 + sig);
@@ -186,7 +175,7 @@ deliver(long long now)
 		ld_info("handing SIG%s to %d process%s of the tree", signame(sig), handed,
 		    handed == 1 ? "" : "es");
 	}
-	dies = disp == SIG_DFL && default_kills(sig) && !ld_sig_waited(sig);
+	dies = disp == SIG_DFL && ld_default_kills(sig) && !ld_sig_waited(sig);
 	if (dies && (handed > 0 || getpid() == 1) && ts.members + ts.conn_children > 0) {
 		/* Our exit would end them (PID 1) or leave them orphaned: they go first. */
 		owner.awaiting = sig;
@@ -263,16 +252,8 @@ act(enum ld_action a, long long now)
 			act(ld_lc_tick(&owner.lc, now, 0), now);
 		break;
 	case LD_ACT_DELIVER:
-		if (owner.lc.state == LD_ST_DRAINING) {
-			double secs = (double)(now - owner.lc.entered_ms[LD_ST_DRAINING]) / 1000.0;
-
-			if (owner.in_flight > 0)
-				ld_warn("drain timeout after %.2fs: %ld request%s still in flight "
-				    "will be cut", secs, owner.in_flight, owner.in_flight == 1 ? "" : "s");
-			else
-				ld_info("drained in %.2fs (%ld connection%s open when it began)", secs,
-				    owner.drained, owner.drained == 1 ? "" : "s");
-		}
+		if (owner.lc.state == LD_ST_DRAINING)
+			ld_report_drained(&owner.lc, now, owner.in_flight, owner.drained);
 		deliver(now);
 		break;
 	default:
@@ -290,7 +271,7 @@ wants_drain(int sig)
 		return 0;
 	if (ld_cfg.drain == LD_DRAIN_ALWAYS)
 		return 1;
-	return disp == SIG_DFL && default_kills(sig) && !ld_sig_waited(sig);
+	return disp == SIG_DFL && ld_default_kills(sig) && !ld_sig_waited(sig);
 }
 
 static void
@@ -299,7 +280,6 @@ on_signal(const struct ld_caught *c)
 	long long now = ld_now_ms();
 	enum ld_state prev = owner.lc.state;
 	enum ld_action a;
-	char d[32];
 	int to;
 
 	if (c->code == SI_QUEUE && c->value == LD_SIG_FORWARDED && prev != LD_ST_SERVING &&
@@ -334,16 +314,9 @@ on_signal(const struct ld_caught *c)
 		owner.first = *c;
 		if (ld_cfg.retire)
 			ld_retire_begin();
-		ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
-		ld_info("SIG%s from pid %d: not ready, serving %s more", signame(c->signo),
-		    c->pid, d);
-	} else if (a == LD_ACT_DELIVER && prev == LD_ST_STARTING) {
+	} else if (a == LD_ACT_DELIVER && prev == LD_ST_STARTING)
 		owner.first = *c;
-		ld_info("SIG%s from pid %d while starting: nothing to wait for",
-		    signame(c->signo), c->pid);
-	} else if (a == LD_ACT_DELIVER)
-		ld_info("another SIG%s from pid %d: skipping the rest of the %s",
-		    signame(c->signo), c->pid, prev == LD_ST_DRAINING ? "drain" : "delay");
+	ld_report_signal(a, prev, c->signo, c->pid);
 	act(a, now);
 	ld_owner_publish();
 }

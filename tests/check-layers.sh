@@ -25,7 +25,7 @@ fi
 # The floors, lowest first. A file calls only files on its own floor or lower.
 floor_of() {
 	case "$1" in
-	real|fdtab|config|lifecycle|http|log|compat|procfs|retire|h2) echo 1 ;;	# ground
+	real|fdtab|config|lifecycle|http|log|report|compat|procfs|retire|h2) echo 1 ;;	# ground
 	rawconn|drain|tree|health|sigtable|conns) echo 2 ;;		# machinery
 	owner|shim) echo 3 ;;						# the owner
 	sockets|descriptors|io|process|signals) echo 4 ;;		# what the program calls

@@ -35,7 +35,7 @@ GO_SECTION = ('__attribute__((used, section(".go.buildinfo"))) '
 GO_NOTE = ('__asm__(".section .note.go.buildid,\\"a\\",@note\\n.balign 4\\n'
            '.long 4\\n.long 8\\n.long 4\\n.asciz \\"Go\\"\\n.byte 0\\n'
            '.ascii \\"abcdefgh\\"\\n.previous\\n");')
-INSTEAD = "lifecycle.preStop.sleep.seconds"
+INSTEAD = "--supervise"
 
 
 # ---------------------------------------------------------------- helpers
