@@ -91,7 +91,6 @@ static int	script_interp(const char *, char *, size_t, char *, size_t);
 static int	refusal(const char *, int, char *, size_t);
 static int	options(int, char *[], int *, int *, int *);
 static enum ld_stop stop_mode(void);
-static int	is_go(const char *);
 static const char *option_of(enum ld_var);
 
 /* The options; each variable's is OPT_VAR plus its enum ld_var. */
@@ -169,9 +168,10 @@ usage(void)
 "  --log-format F      LAMEDUCK_LOG_FORMAT: text or json (text)\n"
 "  --retire on|off     LAMEDUCK_RETIRE: close keep-alive connections (on)\n"
 "  --supervise         run command as a child, the lifecycle from outside\n"
-"  --stop-listeners M  LAMEDUCK_STOP_LISTENERS, with --supervise: auto, on or\n"
-"                      off; refuse new connections during the drain (auto:\n"
-"                      unless the program is Go)\n"
+"  --stop-listeners on|off\n"
+"                      LAMEDUCK_STOP_LISTENERS, with --supervise: refuse new\n"
+"                      connections during the drain (off); only for programs\n"
+"                      whose accept() survives EINVAL (lameduck(1))\n"
 "  --force             run a program the shim can not work in\n"
 "                      (values are still checked)\n"
 "  --check             print the configuration in effect and exit\n"
@@ -882,7 +882,7 @@ main(int argc, char *argv[])
 		    "not executable" : rc == ENOENT && strchr(argv[0], '/') ==
 		    NULL ? "command not found in PATH" : strerror(rc));
 	if (supervising)
-		ld_supervise(argv, is_go(path), stop);
+		ld_supervise(argv, stop);
 	if (!force && (rc = refusal(path, 0, why, sizeof(why))) != 0) {
 		warnx("%s %s", path, why);
 		if (rc == EX_REFUSED)
@@ -896,36 +896,15 @@ main(int argc, char *argv[])
 	return rc == ENOENT || rc == EACCES ? EX_NOTFOUND : EX_REFUSED;
 }
 
-/* LAMEDUCK_STOP_LISTENERS (--stop-listeners): auto, on or off. */
+/* LAMEDUCK_STOP_LISTENERS (--stop-listeners): on or off (the default). */
 static enum ld_stop
 stop_mode(void)
 {
 	const char *v = getenv(STOP_VAR);
 
-	if (v == NULL || strcmp(v, "auto") == 0)
-		return LD_STOP_AUTO;
+	if (v == NULL || strcmp(v, "off") == 0)
+		return LD_STOP_OFF;
 	if (strcmp(v, "on") == 0)
 		return LD_STOP_ON;
-	if (strcmp(v, "off") == 0)
-		return LD_STOP_OFF;
-	errx(EX_SETUP, "%s=\"%s\" is not auto, on or off", STOP_VAR, v);
-}
-
-/* Is the ELF file at path a Go program? (Scripts and unreadable files are not.) */
-static int
-is_go(const char *path)
-{
-	ElfW(Ehdr) eh;
-	ElfW(Phdr) *ph;
-	int fd, go = 0;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	if (read_at(fd, 0, &eh, sizeof(eh)) == 0 && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
-	    eh.e_ident[EI_CLASS] == NATIVE_CLASS && elf_phdrs(fd, &eh, &ph) == 0) {
-		go = elf_has_section(fd, &eh, go_sections) || elf_has_go_note(fd, ph, eh.e_phnum);
-		free(ph);
-	}
-	close(fd);
-	return go;
+	errx(EX_SETUP, "%s=\"%s\" is not on or off", STOP_VAR, v);
 }

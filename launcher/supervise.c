@@ -64,14 +64,12 @@
 #define TAG_HEALTH	2
 #define SCAN_MS		100	/* while starting: how often to look for listeners */
 #define CHECK_MS	20	/* while draining: how often to look at the connections */
-#define QUEUE_WAIT_MS	200	/* a listener with connections queued: the program's time to take them */
 #define MAX_PROCS	1024	/* processes of the tree read */
 #define MAX_STOPPED	64
 
 static struct {
 	pid_t		child;
 	const char	*name;
-	int		go;
 	enum ld_stop	stop;
 	struct ld_lifecycle lc;
 	int		listeners;
@@ -88,7 +86,6 @@ static struct {
 		uint32_t	ino;
 	} stopped[MAX_STOPPED];
 	int		nstopped;
-	long long	stop_until;
 	int		stop_errno;
 	uint32_t	health_ino;	/* ours: a child between fork and exec still has it */
 } sup;
@@ -323,62 +320,68 @@ on_queue(const struct ld_sock *s, void *arg)
 }
 
 /*
- * Shut down the copies whose accept queue is empty (the program took what
- * was sent before), or all of them once the program had its time: a
- * connection still queued then is reset.
+ * Shut down the copies whose accept queue is empty: the program has taken
+ * every connection sent before, and new ones are refused from now on. A
+ * queue that never empties waits until delivery (final), where what is
+ * still queued is reset. Returns how many wait.
  */
-static void
-stop_listeners(long long now)
+static int
+stop_listeners(int final)
 {
+	int waiting = 0;
+
 	for (int i = 0; i < sup.nstopped; i++) {
 		struct queue_of q = { sup.stopped[i].ino, 0 };
 
 		if (sup.stopped[i].fd < 0)
 			continue;
-		if (now < sup.stop_until &&
-		    ld_diag_tcp(1U << LD_TCP_LISTEN, 0, on_queue, &q) == 0 && q.queued > 0)
+		(void)ld_diag_tcp(1U << LD_TCP_LISTEN, 0, on_queue, &q);
+		if (q.queued > 0 && !final) {
+			waiting++;
 			continue;
+		}
 		if (q.queued > 0)
-			ld_warn("listener %u: %ld connection%s still queued after %d ms are reset",
-			    q.ino, q.queued, q.queued == 1 ? "" : "s", QUEUE_WAIT_MS);
+			ld_warn("listener %u: %ld queued connection%s the program never took %s reset",
+			    q.ino, q.queued, q.queued == 1 ? "" : "s", q.queued == 1 ? "is" : "are");
 		(void)shutdown(sup.stopped[i].fd, SHUT_RD);
 		close(sup.stopped[i].fd);
 		sup.stopped[i].fd = -1;
 	}
+	return waiting;
 }
 
 static void
 begin_drain(long long now)
 {
 	struct lsum l;
-	char d[32], why[160];
-	int stop = sup.stop == LD_STOP_ON || (sup.stop == LD_STOP_AUTO && !sup.go);
+	char d[32], why[160] = "", more[96] = "";
+	int waiting;
 
 	sup.nports = 0;
 	listeners(&l, note_port);
-	if (stop)
+	if (sup.stop == LD_STOP_ON)
 		listeners(&l, take_listener);
-	sup.stop_until = now + QUEUE_WAIT_MS;
-	stop_listeners(now);
+	waiting = stop_listeners(0);
 	sup.in_flight = in_flight();
 	sup.drained = sup.connections;
 	sup.next_check = now + CHECK_MS;
 	ld_format_duration(ld_cfg.drain_timeout_ms, d, sizeof(d));
-	if (!stop)
-		snprintf(why, sizeof(why), "%s", sup.stop == LD_STOP_OFF ?
-		    "LAMEDUCK_STOP_LISTENERS=off" : "a Go program's Serve() returns when its "
-		    "listener is shut down; LAMEDUCK_STOP_LISTENERS=on stops them anyway");
+	if (sup.stop == LD_STOP_OFF)
+		snprintf(why, sizeof(why), "LAMEDUCK_STOP_LISTENERS=off");
 	else if (sup.stop_errno != 0)
 		snprintf(why, sizeof(why), "pidfd_getfd: %s; it needs ptrace access to the "
 		    "program, which containers grant with CAP_SYS_PTRACE", strerror(sup.stop_errno));
-	if (stop && sup.stop_errno == 0)
-		ld_info("draining: stopped accepting on %d listener%s; %ld request%s in flight, "
+	if (waiting > 0)
+		snprintf(more, sizeof(more), " (%d of them once the program has taken the "
+		    "connections queued on %s)", waiting, waiting == 1 ? "it" : "them");
+	if (why[0] == '\0')
+		ld_info("draining: stopped accepting on %d listener%s%s; %ld request%s in flight, "
 		    "%ld connection%s open (timeout %s)", sup.nstopped, sup.nstopped == 1 ? "" : "s",
-		    sup.in_flight, sup.in_flight == 1 ? "" : "s", sup.connections,
+		    more, sup.in_flight, sup.in_flight == 1 ? "" : "s", sup.connections,
 		    sup.connections == 1 ? "" : "s", d);
 	else
-		ld_info("draining: %d listener%s left open, so new connections are not refused (%s); "
-		    "%ld request%s in flight, %ld connection%s open (timeout %s)", l.count,
+		ld_info("draining: %d listener%s left open, so new connections are still accepted "
+		    "(%s); %ld request%s in flight, %ld connection%s open (timeout %s)", l.count,
 		    l.count == 1 ? "" : "s", why, sup.in_flight, sup.in_flight == 1 ? "" : "s",
 		    sup.connections, sup.connections == 1 ? "" : "s", d);
 }
@@ -393,8 +396,7 @@ deliver(long long now)
 		snprintf(held, sizeof(held), " after %.2fs",
 		    (double)(now - sup.lc.entered_ms[LD_ST_LAMEDUCK]) / 1000.0);
 	/* Queued connections the program had no time to take: reset now, not later. */
-	sup.stop_until = 0;
-	stop_listeners(now);
+	(void)stop_listeners(1);
 	d = disposition(sig);
 	ld_lc_delivered(&sup.lc, now);
 	if (sig != sup.lc.sig)
@@ -532,7 +534,7 @@ run(int sfd)
 		    now >= sup.next_scan)
 			scan(now);
 		if (sup.lc.state == LD_ST_DRAINING && now >= sup.next_check) {
-			stop_listeners(now);
+			(void)stop_listeners(0);
 			sup.in_flight = in_flight();
 			sup.next_check = now + CHECK_MS;
 		}
@@ -573,6 +575,25 @@ drop_shim_preload(void)
 		setenv("LD_PRELOAD", out, 1);
 }
 
+/* PID 1 of a new PID namespace that kept its parent's /proc would read other processes. */
+static void
+check_proc(void)
+{
+	char self[32];
+	ssize_t n;
+
+	if (getpid() != 1)
+		return;
+	n = readlink("/proc/self", self, sizeof(self) - 1);
+	if (n <= 0)
+		return;
+	self[n] = '\0';
+	if (strcmp(self, "1") != 0)
+		ld_warn("/proc is another PID namespace's (it calls us pid %s): the program's "
+		    "sockets can not be found there, so /readyz will not say ready; mount this "
+		    "namespace's /proc (unshare --mount-proc)", self);
+}
+
 static int
 own_new(enum ld_own slot, int fd)
 {
@@ -583,7 +604,7 @@ own_new(enum ld_own slot, int fd)
 }
 
 void
-ld_supervise(char *argv[], int go, enum ld_stop stop)
+ld_supervise(char *argv[], enum ld_stop stop)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_SIGFD };
 	sigset_t all, old;
@@ -591,7 +612,6 @@ ld_supervise(char *argv[], int go, enum ld_stop stop)
 	int sfd, fd;
 
 	sup.name = argv[0];
-	sup.go = go;
 	sup.stop = stop;
 	(void)ld_log_open(ld_cfg.log_level, ld_cfg.log_format, 0);
 	/* Every signal comes to the loop; the child gets the mask we were given. */
@@ -630,6 +650,7 @@ ld_supervise(char *argv[], int go, enum ld_stop stop)
 	if (ld_cfg.ready == LD_READY_START)
 		ld_lc_ready(&sup.lc, ld_now_ms());
 
+	check_proc();
 	sup.child = fork();
 	if (sup.child == -1)
 		err(125, "fork");
@@ -639,6 +660,14 @@ ld_supervise(char *argv[], int go, enum ld_stop stop)
 		ld_own_close(LD_OWN_HEALTH);
 		ld_own_close(LD_OWN_EPOLL);
 		ld_own_close(LD_OWN_SIGFD);
+		/*
+		 * Its own process group, so that a signal to ours (kill -- -PGID,
+		 * a terminal's ^C) comes to us, not to it first; at a terminal it
+		 * becomes the foreground group, as under tini (SIGTTOU is blocked).
+		 */
+		(void)setpgid(0, 0);
+		if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgid(getppid()))
+			(void)tcsetpgrp(STDIN_FILENO, getpid());
 		drop_shim_preload();
 		(void)sigprocmask(SIG_SETMASK, &old, NULL);
 		execvp(argv[0], argv);

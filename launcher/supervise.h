@@ -3,13 +3,12 @@
 #define LD_SUPERVISE_H
 
 /* LAMEDUCK_STOP_LISTENERS: stop the program's listeners at the drain. */
-enum ld_stop { LD_STOP_AUTO, LD_STOP_ON, LD_STOP_OFF };
+enum ld_stop { LD_STOP_OFF, LD_STOP_ON };
 
 /*
  * Runs argv as a child under the configuration in the environment (already
- * checked) and never returns: exits with the child's status. go: the program
- * is a Go program (its listeners are not stopped under LD_STOP_AUTO).
+ * checked) and never returns: exits with the child's status.
  */
-void	ld_supervise(char *argv[], int go, enum ld_stop stop) __attribute__((noreturn));
+void	ld_supervise(char *argv[], enum ld_stop stop) __attribute__((noreturn));
 
 #endif

@@ -4,6 +4,7 @@
  * whatever reads the log reads either.
  */
 #include <signal.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "log.h"
@@ -24,16 +25,21 @@ ld_default_kills(int sig)
 void
 ld_report_signal(enum ld_action a, enum ld_state prev, int sig, int pid)
 {
-	char name[16], d[32];
+	char name[16], d[32], from[48];
 
 	(void)ld_signal_name(sig, name, sizeof(name));
+	/* The kernel says 0 for a sender outside our PID namespace (a container's runtime). */
+	if (pid == 0)
+		snprintf(from, sizeof(from), "pid 0 (outside this PID namespace)");
+	else
+		snprintf(from, sizeof(from), "pid %d", pid);
 	if (a == LD_ACT_LAMEDUCK) {
 		ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
-		ld_info("SIG%s from pid %d: not ready, serving %s more", name, pid, d);
+		ld_info("SIG%s from %s: not ready, serving %s more", name, from, d);
 	} else if (a == LD_ACT_DELIVER && prev == LD_ST_STARTING)
-		ld_info("SIG%s from pid %d while starting: nothing to wait for", name, pid);
+		ld_info("SIG%s from %s while starting: nothing to wait for", name, from);
 	else if (a == LD_ACT_DELIVER)
-		ld_info("another SIG%s from pid %d: skipping the rest of the %s", name, pid,
+		ld_info("another SIG%s from %s: skipping the rest of the %s", name, from,
 		    prev == LD_ST_DRAINING ? "drain" : "delay");
 }
 
