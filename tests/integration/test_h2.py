@@ -20,6 +20,7 @@ import threading
 import time
 
 from harness import PY, check, need, now, wait_for
+from matrix import dpkg_version, record
 from pods import DELAY, DRAIN, KILL_AT, MARGIN, start_haproxy
 
 GRPC_SERVER = """import signal, sys, time
@@ -144,6 +145,7 @@ def grpc_case(t, mode="plain", sleeps="5", seconds=SECONDS, **variables):
            "(exit %s); log: %s" % (mode, sleeps, res["ok"], res["failed"], res["errors"],
                                    t_exit - t_sig, rc, " | ".join(a.shim_lines())))
     check(b.alive(), "pod b ended: %s" % b.tail())
+    res["exit"] = a.status_text()
     return res, t_exit - t_sig, a.shim_lines()
 
 
@@ -157,10 +159,18 @@ def check_moved(t, res, gone, lines, extra=0.0):
     check(g is not None and g > 0, "no GOAWAY counted in pod a's log: %r" % lines)
 
 
+def grpc_row(server, res):
+    """The compatibility matrix's row (README), once every assertion held."""
+    record(server, "grpcio " + dpkg_version("python3-grpcio"), {},
+           "%d gRPC channels, calls of 5 ms, via HAProxy tcp" % CHANNELS, res["ok"] + res["failed"],
+           res["failed"], res["exit"])
+
+
 def test_h2_grpc_tcp(t):
     """grpcio, no signal handling (dies of SIGTERM), calls of 5 ms."""
     res, gone, lines = grpc_case(t)
     check_moved(t, res, gone, lines)
+    grpc_row("gRPC: grpcio server, no signal handling", res)
 
 
 def test_h2_grpc_tcp_slow_calls(t):
@@ -174,6 +184,7 @@ def test_h2_grpc_tcp_own_stop(t):
     ours, at delivery, and is valid (ours named the highest stream id)."""
     res, gone, lines = grpc_case(t, mode="stop")
     check_moved(t, res, gone, lines)
+    grpc_row("gRPC: grpcio server, server.stop(5) on SIGTERM", res)
 
 
 def test_h2_grpc_tcp_retire_off(t):
@@ -682,14 +693,18 @@ def nginx_h2_pod(t, name, **variables):
 
 def test_h2_nginx_h2load(t):
     """nginx's workers (members of the tree) each send the GOAWAY on their
-    own connections; h2load (8 clients, 4 streams each) reconnects through
-    HAProxy mode tcp to pod b, and pod a is gone within the delay + 1.5 s.
-    No request the server received fails and every answer is a 2xx; h2load
-    counts as failed the few requests it submits on a connection after
-    reading its GOAWAY, which its HTTP/2 library refuses without sending
-    (RFC 9113, 6.8: a client opens no stream after a GOAWAY), as it does
-    after nginx's own: at most its 4 streams for each connection told to
-    go."""
+    own connections, through HAProxy mode tcp; pod a is gone within the
+    delay + 1.5 s. No request the server received fails and every answer
+    is a 2xx. h2load (8 clients, 4 streams each) itself counts some
+    requests failed on each connection told to go, whatever the server
+    does (nghttp2 1.52.0, Debian's): requests it queued before reading the
+    GOAWAY, which nghttp2 then refuses to send (lib/nghttp2_session.c,
+    session_predicate_request_headers_send: REFUSED_STREAM), and the first
+    one it tries after it (src/h2load_http2_session.cc submit_request ->
+    src/h2load.cc Client::process_request_failure); it never opens a new
+    HTTP/2 connection (try_new_connection is called from its HTTP/1 session
+    only), so those clients stop. At most its 4 streams + 1 a connection,
+    counted as errored too; no option changes that."""
     need("haproxy", "nginx", "h2load")
     a, b = nginx_h2_pod(t, "a"), nginx_h2_pod(t, "b")
     fe, _, hap = start_haproxy(t, "tcp", [("127.0.0.1", p.port, p.hport) for p in (a, b)])
@@ -711,7 +726,7 @@ def test_h2_nginx_h2load(t):
                                            t_exit - t_sig, rc, " | ".join(a.shim_lines())))
     g = goaways(a.shim_lines())
     check(g is not None and g > 0, "no GOAWAY counted: %r" % a.shim_lines())
-    check(total > 0 and failed <= 4 * g and errored == failed,
+    check(total > 0 and failed <= 5 * g and errored == failed,
           "h2load: %d failed, %d errored, %d GOAWAYs:\n%s" % (failed, errored, g, out))
     # h2load may count the answer to a request it started as its run ended
     # in its status codes and not in its total: at least every request done.
@@ -721,3 +736,6 @@ def test_h2_nginx_h2load(t):
     check(rc == 0, "nginx ended with %s" % rc)
     check(t_exit - t_sig <= DELAY + MARGIN, "pod a gone %.2fs after SIGTERM (bound %.1fs)" %
           (t_exit - t_sig, DELAY + MARGIN))
+    record("nginx, h2c (listen ... http2 on a plain port)",
+           "nginx " + dpkg_version("nginx"), {},
+           "h2load -c%d -m4 via HAProxy tcp" % CHANNELS, total, failed, a.status_text())
