@@ -14,7 +14,9 @@
  * frames the program writes on it followed from the first byte (h2.c):
  * from the signal on, one GOAWAY goes between two of them, in the
  * program's next write or, if it is not writing, from here at once. A
- * counter in the connection's state keeps the two from interleaving.
+ * counter in the connection's state keeps the two from interleaving. The
+ * client's frames are followed too, as the program reads them, so that
+ * the connection's open streams are known: with none, it is idle.
  * Before delivery, with nothing left in flight, every idle connection gets
  * a FIN (shutdown SHUT_WR): the client closes, the program reads EOF and
  * closes as it always does. Its writes on such a connection go out with
@@ -53,7 +55,9 @@
 
 struct conn {
 	struct ld_rt	rt;
-	struct ld_h2	h2;
+	struct ld_h2	h2;		/* the program's frames (HTTP/2) */
+	struct ld_h2	in;		/* the client's frames, after its preface */
+	struct ld_h2_streams streams;	/* the streams open, as both see them */
 	_Atomic unsigned writers;	/* the program's writes under way (HTTP/2) */
 	uint8_t		shut;		/* our FIN went out: no SIGPIPE for the program */
 	uint8_t		counted;	/* its close went out and was counted */
@@ -134,27 +138,44 @@ give(struct conn *c)
 	atomic_fetch_sub_explicit(&c->writers, 1, memory_order_release);
 }
 
-/* At the signal: the GOAWAY on an HTTP/2 connection where the program is not writing. */
-static void
-goaway_one(int fd, uint8_t v, void *arg)
+/*
+ * The GOAWAY on an HTTP/2 connection where the program is not writing.
+ * Returns 1 if it is out in full, 0 if not, -1 if the program is writing
+ * (its write path sends it); *now says whether this call finished it.
+ */
+static int
+inject(int fd, struct conn *c, int *now)
 {
 	struct out o = { fd, 1, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0 };
-	struct conn *c;
 	unsigned none = 0;
-	int *n = arg;
+	int sent;
 
-	if (!(v & LD_FD_H2) || (c = conn_of(fd, 0)) == NULL)
-		return;
+	*now = 0;
 	if (!atomic_compare_exchange_strong_explicit(&c->writers, &none, INJECTING,
 	    memory_order_acquire, memory_order_relaxed))
-		return;		/* the program is writing: its write path sends it */
+		return -1;
 	c->h2.want = 1;
-	if (!ld_h2_sent(&c->h2) && ld_h2_flush(&c->h2, out_send, &o) == 1) {
+	sent = ld_h2_sent(&c->h2);
+	if (!sent && ld_h2_flush(&c->h2, out_send, &o) == 1) {
 		ld_tree_count_retired(LD_RETIRED_GOAWAY);
-		(*n)++;
+		*now = sent = 1;
 	}
 	/* Not sent (inside a frame, or a full buffer): the program's next write sends it. */
 	atomic_store_explicit(&c->writers, 0, memory_order_release);
+	return sent;
+}
+
+/* At the signal: the GOAWAY on each HTTP/2 connection. */
+static void
+goaway_one(int fd, uint8_t v, void *arg)
+{
+	struct conn *c;
+	int *n = arg, now;
+
+	if (!(v & LD_FD_H2) || (c = conn_of(fd, 0)) == NULL)
+		return;
+	(void)inject(fd, c, &now);
+	*n += now;
 }
 
 void
@@ -184,6 +205,18 @@ keep(struct conn *c, const void *buf, size_t n)
 
 	memcpy(c->peek + c->npeek, buf, k);
 	c->npeek = (uint8_t)(c->npeek + k);
+}
+
+/* The same from the n bytes read into an iovec. */
+static void
+keep_iov(struct conn *c, const struct iovec *iov, int cnt, size_t n)
+{
+	for (int i = 0; i < cnt && n > 0 && c->npeek < sizeof(c->peek); i++) {
+		size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+
+		keep(c, iov[i].iov_base, k);
+		n -= k;
+	}
 }
 
 /* From the signal on: is the request kept HTTP/1.x, to retire by its response? */
@@ -219,18 +252,23 @@ http1_read(int fd, uint8_t v, const void *buf, size_t n)
 	tell_http1(c);
 }
 
-/* The first bytes read on a connection: is it HTTP/2? */
+/*
+ * The first bytes read on a connection: is it HTTP/2? buf, len: those of
+ * the first iovec with any, of n read into iov.
+ */
 static void
-first_read(int fd, uint8_t v, const void *buf, size_t n)
+first_read(int fd, uint8_t v, const char *buf, size_t len, const struct iovec *iov, int cnt,
+    size_t n)
 {
 	struct conn *c;
+	size_t before;
 	int h2;
 
-	if (!(v & LD_FD_HELD) && *(const char *)buf != 'P') {
+	if (!(v & LD_FD_HELD) && *buf != 'P') {
 		/* Not HTTP/2 from its first byte (ld_fd_read did not see it). */
 		ld_fd_andnot(fd, LD_FD_UNREAD);
 		if (ld_conn_retiring())
-			http1_read(fd, v & (uint8_t)~LD_FD_READ, buf, n);
+			http1_read(fd, v & (uint8_t)~LD_FD_READ, buf, len);
 		return;
 	}
 	if ((c = conn_of(fd, 1)) == NULL) {
@@ -239,7 +277,8 @@ first_read(int fd, uint8_t v, const void *buf, size_t n)
 	}
 	if (!(v & LD_FD_HELD))
 		memset(c, 0, sizeof(*c));
-	keep(c, buf, n);
+	before = c->npeek;
+	keep_iov(c, iov, cnt, n);
 	h2 = ld_h2_is_preface(c->peek, c->npeek);
 	if (h2 == -1) {
 		/* A preface read bit by bit: its next read comes here too. */
@@ -247,8 +286,11 @@ first_read(int fd, uint8_t v, const void *buf, size_t n)
 		return;
 	}
 	if (h2 == 1) {
+		/* The client's frames follow its preface, in this read already maybe. */
 		c->npeek = 0;
 		ld_fd_mark(fd, LD_FD_HELD | LD_FD_H2, LD_FD_UNREAD);
+		ld_h2_advance(&c->in, &c->streams, LD_H2_CLIENT, iov, cnt,
+		    LD_H2_PREFACE_LEN - before, n - (LD_H2_PREFACE_LEN - before));
 		return;
 	}
 	/* Not HTTP/2: what was followed of the program's writes is of no use. */
@@ -261,17 +303,32 @@ first_read(int fd, uint8_t v, const void *buf, size_t n)
 }
 
 void
-ld_conn_read(int fd, const void *buf, size_t n, int first)
+ld_conn_read(int fd, const struct iovec *iov, int cnt, size_t n, int first)
 {
 	uint8_t v = ld_fd_get(fd);
+	const char *buf = NULL;
+	size_t len = 0;
+	struct conn *c;
 
 	if ((v & LD_FD_TYPE) != LD_FD_CONN)
 		return;
+	if (v & LD_FD_H2) {
+		/* The client's frames, every one: which streams it opens, ends, resets. */
+		if (first && (c = conn_of(fd, 0)) != NULL)
+			ld_h2_advance(&c->in, &c->streams, LD_H2_CLIENT, iov, cnt, 0, n);
+		return;
+	}
+	for (int i = 0; i < cnt && buf == NULL; i++)
+		if (iov[i].iov_len > 0) {
+			buf = iov[i].iov_base;
+			len = iov[i].iov_len < n ? iov[i].iov_len : n;
+		}
+	if (buf == NULL)
+		return;
 	if (first)
-		first_read(fd, v, buf, n);
-	else if (!(v & LD_FD_H2) && (!(v & LD_FD_UNREAD) ||
-	    (!(v & LD_FD_HELD) && *(const char *)buf != 'P')))
-		http1_read(fd, v, buf, n);	/* a possible HTTP/2 preface: first_read looks */
+		first_read(fd, v, buf, len, iov, cnt, n);
+	else if (!(v & LD_FD_UNREAD) || (!(v & LD_FD_HELD) && *buf != 'P'))
+		http1_read(fd, v, buf, len);	/* a possible HTTP/2 preface: first_read looks */
 }
 
 /*
@@ -303,7 +360,7 @@ h2_write(int fd, uint8_t v, struct out *o, const struct iovec *iov, int cnt, int
 	sent = ld_h2_sent(&c->h2);
 	if (c->h2.want && !sent && !c->h2.off)
 		blocking = !(flags & MSG_DONTWAIT) && !(ld_real.fcntl(fd, F_GETFL) & O_NONBLOCK);
-	r = ld_h2_write(&c->h2, iov, cnt, blocking, out_send, o);
+	r = ld_h2_write(&c->h2, &c->streams, iov, cnt, blocking, out_send, o);
 	if (!sent && ld_h2_sent(&c->h2))
 		ld_tree_count_retired(LD_RETIRED_GOAWAY);
 	give(c);
@@ -356,6 +413,7 @@ ld_conn_unseen(int fd)
 	}
 	take(c);
 	c->h2.off = 1;		/* its frames can no longer be told apart */
+	ld_h2_lose(&c->streams);	/* nor its streams: in flight until it closes */
 	give(c);
 }
 
@@ -392,14 +450,14 @@ ld_conn_before_sendfile(int fd)
 static void
 close_if_idle(int fd, uint8_t v, void *arg)
 {
-	int *n = arg, q = 0;
+	int *n = arg, q = 0, now;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	struct conn *c;
 	uint16_t port;
 
-	if (v & LD_FD_READ)
-		return;		/* a request in flight */
+	if ((v & (LD_FD_READ | LD_FD_H2)) == LD_FD_READ)
+		return;		/* a request in flight (HTTP/2: a stream open, below) */
 	if ((ioctl(fd, SIOCINQ, &q) == 0 && q > 0) || (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0))
 		return;
 	/*
@@ -413,13 +471,23 @@ close_if_idle(int fd, uint8_t v, void *arg)
 	c = conn_of(fd, 1);
 	if (c == NULL || c->shut || (ld_rt_active(&c->rt) && c->rt.phase != LD_RT_STATUS))
 		return;
-	if ((v & LD_FD_H2) && c->h2.ours > 0 && !ld_h2_sent(&c->h2))
-		return;		/* our GOAWAY cut: a FIN now would cut a frame */
+	if ((v & LD_FD_H2) && ld_h2_busy(&c->streams))
+		return;		/* a stream open, or a frame cut */
+	if ((v & LD_FD_H2) && inject(fd, c, &now) != 1)
+		return;		/* our GOAWAY not out (cut, or not yet): a FIN now would cut a frame */
 	if (shutdown(fd, SHUT_WR) == 0) {
 		c->shut = 1;
 		(*n)++;
 		ld_tree_count_retired(LD_RETIRED_IDLE);
 	}
+}
+
+int
+ld_conn_h2_busy(int fd)
+{
+	struct conn *c = conn_of(fd, 0);
+
+	return c == NULL || ld_h2_busy(&c->streams);
 }
 
 int

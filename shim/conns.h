@@ -40,11 +40,12 @@ ld_conn_entry(void)
 /* A new connection on fd (accepted, or handed over by the drain). */
 void	ld_conn_reset(int fd);
 /*
- * The program read n > 0 bytes from fd: from the signal on, before
- * ld_fd_read marks the request (first 0); on a connection's first read,
- * after it (first 1: ld_fd_read said so).
+ * The program read n > 0 bytes into iov from fd: from the signal on,
+ * before ld_fd_read marks the request (first 0); on a connection's first
+ * read, and on every read of an HTTP/2 one, after it (first 1: ld_fd_read
+ * said so).
  */
-void	ld_conn_read(int fd, const void *buf, size_t n, int first);
+void	ld_conn_read(int fd, const struct iovec *iov, int cnt, size_t n, int first);
 /*
  * The program writes on fd: with send set, as send/sendto/sendmsg with
  * flags (and name, namelen, which a connected socket ignores); otherwise as
@@ -56,6 +57,11 @@ ssize_t	ld_conn_write(int fd, const struct iovec *iov, int cnt, int send, int fl
 void	ld_conn_unseen(int fd);
 /* Before a sendfile on fd: 0 to go on, or -1 with errno (EAGAIN, EPIPE). */
 int	ld_conn_before_sendfile(int fd);
+/*
+ * Has the HTTP/2 connection fd a request in flight (a stream open, a frame
+ * cut, or frames it cannot follow)? For ld_drain_in_flight.
+ */
+int	ld_conn_h2_busy(int fd);
 /* Before delivery: FIN on every idle accepted connection. Returns how many. */
 int	ld_conn_close_idle(void);
 

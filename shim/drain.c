@@ -649,6 +649,7 @@ ld_drain_shutdown_deferred(void)
 struct count {
 	long	n[2];	/* in flight, open */
 	int	nudge;	/* shut idle ones down for reading (LD_STASH_WAIT_MS) */
+	int	(*h2_busy)(int fd);
 };
 
 static void
@@ -665,10 +666,11 @@ count_one(int fd, uint8_t v, void *arg)
 	}
 
 	/*
-	 * An HTTP/2 connection has had its GOAWAY (conns.c): its client opens
-	 * no stream on it and closes it when its streams end.
+	 * An HTTP/2 connection is in flight while a stream is open on it (or a
+	 * frame is cut): its reads and writes say nothing of requests. Since
+	 * its GOAWAY its client opens no stream on it.
 	 */
-	if ((v & (LD_FD_READ | LD_FD_H2)) ||
+	if (((v & LD_FD_H2) ? c->h2_busy(fd) : (v & LD_FD_READ) != 0) ||
 	    (ioctl(fd, SIOCINQ, &q) == 0 && q > 0) ||
 	    (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0))
 		c->n[0]++;
@@ -678,9 +680,9 @@ count_one(int fd, uint8_t v, void *arg)
 }
 
 long
-ld_drain_in_flight(long *connections)
+ld_drain_in_flight(long *connections, int (*h2_busy)(int fd))
 {
-	struct count c = { { 0, 0 }, 0 };
+	struct count c = { { 0, 0 }, 0, h2_busy };
 	long raw, raw_open;
 	int left;
 

@@ -22,8 +22,12 @@ enum { LD_DRAIN_SOLO, LD_DRAIN_OWNER, LD_DRAIN_MEMBER };
 void	ld_drain_begin(const uint16_t *ports, int nports, int skip, int defer,
 	    struct ld_drain_start *out);
 void	ld_drain_shutdown_deferred(void);
-/* Requests in flight now; also finishes stopping listeners whose queue is handed over. */
-long	ld_drain_in_flight(long *connections);
+/*
+ * Requests in flight now; also finishes stopping listeners whose queue is
+ * handed over. h2_busy tells whether an HTTP/2 connection has one
+ * (conns.c, on this floor: handed in, so that the two call no circle).
+ */
+long	ld_drain_in_flight(long *connections, int (*h2_busy)(int fd));
 /* Before delivery: every listener is swapped out, whatever is left in its queue. */
 void	ld_drain_end(void);
 

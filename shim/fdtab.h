@@ -68,7 +68,7 @@ int	ld_own_sorted(int *out, int cap);
 int	ld_own_hide(int fd);
 
 /* ---- inline hot path ---- */
-/* A connection's first read (ld_fd_read): out of the way. */
+/* A connection's first read, an HTTP/2 one's every read (ld_fd_read): out of the way. */
 int	ld_fd_first(_Atomic uint8_t *e, uint8_t v, const void *first);
 
 #include <stdatomic.h>
@@ -91,8 +91,9 @@ ld_fd_slot(int fd)
 }
 
 /*
- * Returns 1 when the connection's first bytes read must be looked at
- * (conns.c): they may be an HTTP/2 preface. One that does not start with
+ * Returns 1 when the bytes read must be looked at (conns.c): a
+ * connection's first ones may be an HTTP/2 preface, and an HTTP/2
+ * connection's say which streams its client opens and ends. One that does not start with
  * its first byte, 'P', is settled here: a test in the branch a request's
  * first read takes anyway, and a store once per connection.
  */
@@ -106,13 +107,13 @@ ld_fd_read(int fd, const void *first)
 		return 0;
 	v = atomic_load_explicit(e, memory_order_relaxed);
 	if ((v & (LD_FD_TYPE | LD_FD_READ)) == LD_FD_CONN) {
-		if (__builtin_expect(v & LD_FD_UNREAD, 0))
+		if (__builtin_expect(v & (LD_FD_UNREAD | LD_FD_H2), 0))
 			return ld_fd_first(e, v, first);
 		atomic_fetch_or_explicit(e, LD_FD_READ, memory_order_relaxed);
 		return 0;
 	}
-	/* A preface read bit by bit: its next read is looked at too. */
-	return (v & (LD_FD_TYPE | LD_FD_UNREAD)) == (LD_FD_CONN | LD_FD_UNREAD);
+	/* A preface read bit by bit, or HTTP/2 frames: looked at too. */
+	return (v & LD_FD_TYPE) == LD_FD_CONN && (v & (LD_FD_UNREAD | LD_FD_H2));
 }
 
 /* An entry's bits (e from ld_fd_slot, taken before a write), 0 for none. */

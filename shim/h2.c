@@ -11,6 +11,10 @@
  * up to the boundary, ours, the rest. Whatever prefix the kernel takes, the
  * program is told how many of its own bytes left; the rest of ours goes
  * first next time.
+ *
+ * A second follower steps over the client's frames as the program reads
+ * them (never changing them), and the two keep the table of open streams
+ * that tells the drain whether the connection has a request in flight.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -20,7 +24,12 @@
 
 #define MAXIOV	64	/* program iovecs passed on per send */
 #define HDR	9	/* bytes of a frame header */
-#define SETTINGS 0x4
+#define DATA		0x0
+#define HEADERS		0x1
+#define RST_STREAM	0x3
+#define SETTINGS	0x4
+#define PUSH_PROMISE	0x5
+#define END_STREAM	0x1
 
 /* GOAWAY: length 8, type 7, no flags, stream 0; last stream 2^31-1, NO_ERROR. */
 const unsigned char ld_h2_goaway[LD_H2_GOAWAY_LEN] = {
@@ -39,6 +48,60 @@ ld_h2_is_preface(const char *buf, size_t len)
 }
 
 static void
+lock(struct ld_h2_streams *s)
+{
+	while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire))
+		;
+}
+
+static void
+unlock(struct ld_h2_streams *s)
+{
+	atomic_flag_clear_explicit(&s->lock, memory_order_release);
+}
+
+static void
+drop(struct ld_h2_streams *s, int i)
+{
+	s->n--;
+	s->id[i] = s->id[s->n];
+	s->ended[i] = s->ended[s->n];
+}
+
+/* A frame's header is complete: what it does to the streams. */
+static void
+streams_frame(struct ld_h2_streams *s, int side, uint8_t type, uint8_t flags, uint32_t sid)
+{
+	int end = (type == DATA || type == HEADERS) && (flags & END_STREAM);
+	int i;
+
+	if (!end && type != HEADERS && type != RST_STREAM && type != PUSH_PROMISE)
+		return;		/* the frames most often sent take no lock */
+	lock(s);
+	if (type == PUSH_PROMISE && side == LD_H2_PROGRAM) {
+		/* A stream the program opens: not followed. */
+		atomic_store_explicit(&s->lost, 1, memory_order_relaxed);
+	} else if (type == HEADERS && side == LD_H2_CLIENT && (sid & 1) && sid > s->top) {
+		s->top = sid;
+		if (s->n == LD_H2_STREAMS) {
+			atomic_store_explicit(&s->lost, 1, memory_order_relaxed);
+		} else {
+			s->id[s->n] = sid;
+			s->ended[s->n++] = end ? 1 : 0;
+		}
+	} else if (sid != 0 && (end || type == RST_STREAM)) {
+		for (i = 0; i < s->n && s->id[i] != sid; i++)
+			;
+		if (i < s->n) {
+			s->ended[i] |= (uint8_t)(side == LD_H2_CLIENT ? 1 : 2);
+			if (type == RST_STREAM || s->ended[i] == 3)
+				drop(s, i);
+		}
+	}
+	unlock(s);
+}
+
+static void
 frame_end(struct ld_h2 *h)
 {
 	h->hpos = 0;
@@ -48,16 +111,27 @@ frame_end(struct ld_h2 *h)
 
 /* One step over p[0..n): a header byte, or as much payload as there is. */
 static size_t
-step(struct ld_h2 *h, const unsigned char *p, size_t n)
+step(struct ld_h2 *h, struct ld_h2_streams *s, int side, const unsigned char *p, size_t n)
 {
 	size_t k;
 
 	if (h->hpos < HDR) {
 		if (h->hpos < 3)
 			h->len = h->len << 8 | p[0];
-		else if (h->hpos == 3 && !h->first && p[0] != SETTINGS)
-			h->off = 1;	/* a server's first frame is its SETTINGS */
+		else if (h->hpos == 3)
+			h->type = p[0];
+		else if (h->hpos == 4)
+			h->flags = p[0];
+		else
+			h->sid = (h->sid << 8 | p[0]) & 0x7fffffffU;	/* 4 bytes: no old bits left */
+		if (h->hpos == 3 && !h->first && p[0] != SETTINGS) {
+			h->off = 1;	/* either side's first frame is its SETTINGS */
+			if (s != NULL)
+				ld_h2_lose(s);
+		}
 		if (++h->hpos == HDR) {
+			if (s != NULL)
+				streams_frame(s, side, h->type, h->flags, h->sid);
 			h->left = h->len;
 			h->len = 0;
 			if (h->left == 0)
@@ -73,7 +147,8 @@ step(struct ld_h2 *h, const unsigned char *p, size_t n)
 }
 
 void
-ld_h2_advance(struct ld_h2 *h, const struct iovec *iov, int cnt, size_t at, size_t n)
+ld_h2_advance(struct ld_h2 *h, struct ld_h2_streams *s, int side, const struct iovec *iov,
+    int cnt, size_t at, size_t n)
 {
 	for (int i = 0; i < cnt && n > 0 && !h->off; i++) {
 		const unsigned char *p = iov[i].iov_base;
@@ -87,13 +162,35 @@ ld_h2_advance(struct ld_h2 *h, const struct iovec *iov, int cnt, size_t at, size
 		len -= at;
 		at = 0;
 		while (len > 0 && n > 0 && !h->off) {
-			size_t k = step(h, p, len < n ? len : n);
+			size_t k = step(h, s, side, p, len < n ? len : n);
 
 			p += k;
 			len -= k;
 			n -= k;
 		}
 	}
+	if (s != NULL)
+		atomic_store_explicit(&s->cut[side], h->hpos != 0 || h->left != 0,
+		    memory_order_relaxed);
+}
+
+int
+ld_h2_busy(struct ld_h2_streams *s)
+{
+	int n;
+
+	lock(s);
+	n = s->n;
+	unlock(s);
+	return n > 0 || atomic_load_explicit(&s->lost, memory_order_relaxed) ||
+	    atomic_load_explicit(&s->cut[LD_H2_CLIENT], memory_order_relaxed) ||
+	    atomic_load_explicit(&s->cut[LD_H2_PROGRAM], memory_order_relaxed);
+}
+
+void
+ld_h2_lose(struct ld_h2_streams *s)
+{
+	atomic_store_explicit(&s->lost, 1, memory_order_relaxed);
 }
 
 /* Program bytes from `at` until ours are due (on a copy), or SIZE_MAX. */
@@ -122,7 +219,7 @@ until_due(struct ld_h2 h, const struct iovec *iov, int cnt, size_t at)
 				return d;
 			if (len == 0 || h.off)
 				break;
-			k = step(&h, p, len);
+			k = step(&h, NULL, LD_H2_PROGRAM, p, len);
 			p += k;
 			len -= k;
 			d += k;
@@ -157,8 +254,8 @@ slice(const struct iovec *iov, int cnt, size_t at, size_t n, struct iovec *out, 
 }
 
 ssize_t
-ld_h2_write(struct ld_h2 *h, const struct iovec *iov, int cnt, int blocking,
-    ld_rt_send_fn send, void *ctx)
+ld_h2_write(struct ld_h2 *h, struct ld_h2_streams *s, const struct iovec *iov, int cnt,
+    int blocking, ld_rt_send_fn send, void *ctx)
 {
 	size_t total = 0, taken = 0;
 
@@ -177,7 +274,7 @@ ld_h2_write(struct ld_h2 *h, const struct iovec *iov, int cnt, int blocking,
 			/* Nothing of ours in this write: the program's call as it is. */
 			r = send(ctx, iov, cnt);
 			if (r > 0)
-				ld_h2_advance(h, iov, cnt, 0, (size_t)r);
+				ld_h2_advance(h, s, LD_H2_PROGRAM, iov, cnt, 0, (size_t)r);
 			return r;
 		}
 		no = slice(iov, cnt, taken, d, out, MAXIOV, &before);
@@ -196,9 +293,9 @@ ld_h2_write(struct ld_h2 *h, const struct iovec *iov, int cnt, int blocking,
 		left -= prog1;
 		ours_sent = left < ours_len ? left : ours_len;
 		prog2 = left - ours_sent;
-		ld_h2_advance(h, iov, cnt, taken, prog1);
+		ld_h2_advance(h, s, LD_H2_PROGRAM, iov, cnt, taken, prog1);
 		h->ours = (uint8_t)(h->ours + ours_sent);
-		ld_h2_advance(h, iov, cnt, taken + prog1, prog2);
+		ld_h2_advance(h, s, LD_H2_PROGRAM, iov, cnt, taken + prog1, prog2);
 		taken += prog1 + prog2;
 		if (taken == total || (r == 0))
 			return (ssize_t)taken;

@@ -24,24 +24,25 @@ extern void __chk_fail(void) __attribute__((noreturn));
 #endif
 
 /*
- * A connection's first bytes read tell whether it speaks HTTP/2 (conns.c);
- * from the lame-duck signal on, a request's first bytes whether it is
- * HTTP/1.x. Before, a test of a bit of the entry, and of a flag.
+ * A connection's first bytes read tell whether it speaks HTTP/2 (conns.c),
+ * and an HTTP/2 one's frames which streams are open; from the lame-duck
+ * signal on, a request's first bytes whether it is HTTP/1.x. Before, a
+ * test of a bit of the entry, and of a flag.
  */
 #define AFTER_READ_BUF(r, fd, buf)	do {					\
 		if ((r) > 0) {							\
 			if (ld_conn_retiring())					\
-				ld_conn_read(fd, buf, (size_t)(r), 0);		\
+				read_buf(fd, buf, (size_t)(r), 0);		\
 			if (ld_fd_read(fd, buf))				\
-				ld_conn_read(fd, buf, (size_t)(r), 1);		\
+				read_buf(fd, buf, (size_t)(r), 1);		\
 		}							\
 	} while (0)
 #define AFTER_READ_IOV(r, fd, iov, cnt)	do {					\
 		if ((r) > 0) {							\
 			if (ld_conn_retiring())					\
-				read_iov(fd, iov, cnt, (size_t)(r), 0);		\
+				ld_conn_read(fd, iov, cnt, (size_t)(r), 0);	\
 			if (ld_fd_read(fd, FIRST(iov, cnt)))			\
-				read_iov(fd, iov, cnt, (size_t)(r), 1);		\
+				ld_conn_read(fd, iov, cnt, (size_t)(r), 1);	\
 		}							\
 	} while (0)
 /*
@@ -60,16 +61,13 @@ extern void __chk_fail(void) __attribute__((noreturn));
  */
 #define COUNTED(fd, flags)	((flags) & MSG_PEEK ? -1 : (fd))
 
-/* The first bytes read into an iovec, for conns.c. */
-static void
-read_iov(int fd, const struct iovec *iov, int cnt, size_t r, int first)
+/* The bytes read into a buffer, for conns.c. */
+static void __attribute__((noinline))
+read_buf(int fd, void *buf, size_t r, int first)
 {
-	for (int i = 0; i < cnt; i++)
-		if (iov[i].iov_len > 0) {
-			ld_conn_read(fd, iov[i].iov_base, iov[i].iov_len < r ? iov[i].iov_len : r,
-			    first);
-			return;
-		}
+	struct iovec iov = { buf, r };
+
+	ld_conn_read(fd, &iov, 1, r, first);
 }
 
 static inline ssize_t

@@ -207,7 +207,7 @@ static long
 in_flight_all(long long now)
 {
 	struct ld_tree_sum ts;
-	long conns, n = ld_drain_in_flight(&conns);
+	long conns, n = ld_drain_in_flight(&conns, ld_conn_h2_busy);
 
 	ld_tree_sum(&ts);
 	if (ts.unstopped == 0 || now >= owner.deferred_until)
@@ -389,7 +389,7 @@ status(struct ld_health_status *st, int for_metrics)
 		if (owner.lc.state != LD_ST_DRAINING) {
 			long conns;
 
-			(void)ld_drain_in_flight(&conns);
+			(void)ld_drain_in_flight(&conns, ld_conn_h2_busy);
 			st->connections = conns + ts.conns;
 		}
 	}

@@ -123,7 +123,7 @@ member_main(void *arg)
 			atomic_store(&me->listeners, l.count);
 		}
 		if (acted && !ended) {
-			long conns, n = ld_drain_in_flight(&conns);
+			long conns, n = ld_drain_in_flight(&conns, ld_conn_h2_busy);
 
 			atomic_store(&me->in_flight, (int)n);
 			atomic_store(&me->conns, (int)conns);

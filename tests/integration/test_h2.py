@@ -20,6 +20,7 @@ import threading
 import time
 
 from harness import PY, check, need, now, wait_for
+from matrix import dpkg_version, record
 from pods import DELAY, DRAIN, KILL_AT, MARGIN, start_haproxy
 
 GRPC_SERVER = """import signal, sys, time
@@ -144,6 +145,7 @@ def grpc_case(t, mode="plain", sleeps="5", seconds=SECONDS, **variables):
            "(exit %s); log: %s" % (mode, sleeps, res["ok"], res["failed"], res["errors"],
                                    t_exit - t_sig, rc, " | ".join(a.shim_lines())))
     check(b.alive(), "pod b ended: %s" % b.tail())
+    res["exit"] = a.status_text()
     return res, t_exit - t_sig, a.shim_lines()
 
 
@@ -157,10 +159,18 @@ def check_moved(t, res, gone, lines, extra=0.0):
     check(g is not None and g > 0, "no GOAWAY counted in pod a's log: %r" % lines)
 
 
+def grpc_row(server, res):
+    """The compatibility matrix's row (README), once every assertion held."""
+    record(server, "grpcio " + dpkg_version("python3-grpcio"), {},
+           "%d gRPC channels, calls of 5 ms, via HAProxy tcp" % CHANNELS, res["ok"] + res["failed"],
+           res["failed"], res["exit"])
+
+
 def test_h2_grpc_tcp(t):
     """grpcio, no signal handling (dies of SIGTERM), calls of 5 ms."""
     res, gone, lines = grpc_case(t)
     check_moved(t, res, gone, lines)
+    grpc_row("gRPC: grpcio server, no signal handling", res)
 
 
 def test_h2_grpc_tcp_slow_calls(t):
@@ -174,6 +184,7 @@ def test_h2_grpc_tcp_own_stop(t):
     ours, at delivery, and is valid (ours named the highest stream id)."""
     res, gone, lines = grpc_case(t, mode="stop")
     check_moved(t, res, gone, lines)
+    grpc_row("gRPC: grpcio server, server.stop(5) on SIGTERM", res)
 
 
 def test_h2_grpc_tcp_retire_off(t):
@@ -187,6 +198,198 @@ def test_h2_grpc_tcp_retire_off(t):
           "with LAMEDUCK_RETIRE=off: %d failed calls, pod a gone %.2fs after SIGTERM: the case "
           "no longer shows the problem the others are meant to catch" % (res["failed"], gone))
     check(goaways(lines) in (None, 0), "GOAWAYs with LAMEDUCK_RETIRE=off: %r" % lines)
+
+
+# ---- the drain counts streams: an h2c client that stays after the GOAWAY
+
+# A gRPC client by hand (hyperframe and hpack, from python3-h2) that keeps
+# its connections open after the GOAWAY, as a client may (RFC 9113, 6.8
+# only forbids new streams): grpcio's own client closes them when its calls
+# end. Two connections, a 5 ms call on each; then, with a slow call
+# asked for, that call on the second, sent just before the test's SIGTERM.
+# Prints a JSON line for each thing that happens: the GOAWAY, an answer, the
+# server's FIN (eof) or a reset, on which connection, when (monotonic).
+H2_CLIENT = """import json, select, socket, sys, time
+from hpack import Decoder, Encoder
+from hyperframe.frame import (DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame,
+                              SettingsFrame, WindowUpdateFrame)
+
+port, slow = int(sys.argv[1]), int(sys.argv[2])
+
+
+def say(**kw):
+    kw["t"] = time.monotonic()
+    print(json.dumps(kw), flush=True)
+
+
+class Conn:
+    def __init__(self, name):
+        self.name, self.sid, self.buf, self.calls = name, 1, b"", {}
+        self.enc, self.dec = Encoder(), Decoder()
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.s.sendall(b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n" + SettingsFrame(0).serialize())
+
+    def call(self, ms):
+        sid, self.sid = self.sid, self.sid + 2
+        h = HeadersFrame(sid, flags=["END_HEADERS"])
+        h.data = self.enc.encode([(":method", "POST"), (":scheme", "http"),
+                                  (":path", "/t.Echo/Call"), (":authority", "pod"),
+                                  ("content-type", "application/grpc"), ("te", "trailers")])
+        msg = str(ms).encode()
+        d = DataFrame(sid, flags=["END_STREAM"])
+        d.data = b"\\0" + len(msg).to_bytes(4, "big") + msg
+        self.s.sendall(h.serialize() + d.serialize())     # one segment: a read takes both
+        self.calls[sid] = {"headers": {}, "data": b"", "done": False, "ms": ms}
+        return sid
+
+    def read(self):
+        try:
+            b = self.s.recv(65536)
+        except ConnectionResetError:
+            say(c=self.name, e="reset")
+            return False
+        if not b:
+            say(c=self.name, e="eof")
+            return False
+        self.buf += b
+        while len(self.buf) >= 9:
+            f, n = Frame.parse_frame_header(memoryview(self.buf[:9]))
+            if len(self.buf) < 9 + n:
+                break
+            f.parse_body(memoryview(self.buf[9:9 + n]))
+            self.buf = self.buf[9 + n:]
+            self.frame(f)
+        return True
+
+    def frame(self, f):
+        if isinstance(f, SettingsFrame) and "ACK" not in f.flags:
+            self.s.sendall(SettingsFrame(0, flags=["ACK"]).serialize())
+        elif isinstance(f, PingFrame) and "ACK" not in f.flags:
+            self.s.sendall(PingFrame(0, opaque_data=f.opaque_data, flags=["ACK"]).serialize())
+        elif isinstance(f, GoAwayFrame):
+            say(c=self.name, e="goaway", last=f.last_stream_id, code=f.error_code)
+        elif isinstance(f, (HeadersFrame, DataFrame)) and f.stream_id in self.calls:
+            c = self.calls[f.stream_id]
+            if isinstance(f, HeadersFrame):
+                c["headers"].update((k.decode() if isinstance(k, bytes) else k,
+                                     v.decode() if isinstance(v, bytes) else v)
+                                    for k, v in self.dec.decode(f.data))
+            elif f.data:
+                c["data"] += f.data
+                self.s.sendall(WindowUpdateFrame(0, window_increment=len(f.data)).serialize())
+            if "END_STREAM" in f.flags:
+                c["done"] = True
+                say(c=self.name, e="answer", ms=c["ms"], status=c["headers"].get("grpc-status"),
+                    body=c["data"][5:].decode("latin-1"))
+
+
+conns = [Conn("a"), Conn("b")]
+for c in conns:
+    c.call(5)
+while not all(k["done"] for c in conns for k in c.calls.values()):
+    ready = select.select([c.s for c in conns], [], [], 10)[0]
+    if not ready:
+        sys.exit("no answer to the first calls")
+    for c in [c for c in conns if c.s in ready]:
+        if not c.read():
+            sys.exit("connection %s ended before its first answer" % c.name)
+print("ready", flush=True)
+if slow:
+    conns[1].call(slow)
+    print("slow sent", flush=True)
+live = list(conns)
+end = time.monotonic() + 30
+while live and time.monotonic() < end:
+    ready = select.select([c.s for c in live], [], [], 1)[0]
+    for c in [c for c in live if c.s in ready]:
+        if not c.read():
+            c.s.close()
+            live.remove(c)
+"""
+
+
+def h2_client_case(t, slow):
+    """Pod a alone (the balancer plays no part in the drain), the client
+    above on it, SIGTERM. Returns (events by connection, seconds from
+    SIGTERM to pod a gone, pod a's log)."""
+    need_grpc()
+    check(subprocess.run([PY, "-c", "import hpack, hyperframe"]).returncode == 0,
+          "python3-h2 (hpack, hyperframe) is not installed (tests/deps.sh)")
+    a = grpc_pod(t, "a", "plain")
+    path = os.path.join(t.tmp, "grpc", "h2client.py")
+    with open(path, "w") as f:
+        f.write(H2_CLIENT)
+    cl = t.spawn([PY, path, a.port, slow], shim=False, name="h2-client")
+    cl.wait_out("slow sent" if slow else "ready", 15)
+    t_sig = a.signal(signal.SIGTERM)
+    rc, t_exit = a.wait_exit(DELAY + DRAIN + 5)
+    cl.wait_exit(10)
+    events = {"a": [], "b": []}
+    for line in cl.out_lines():
+        if line.startswith("{"):
+            ev = json.loads(line)
+            ev["t"] -= t_sig
+            if ev["t"] >= 0:        # not the first calls' answers
+                events[ev["c"]].append(ev)
+    t.note("pod a gone %.2fs after SIGTERM (exit %s); client: %s; log: %s" %
+           (t_exit - t_sig, rc, events, " | ".join(a.shim_lines())))
+    return events, t_exit - t_sig, a.shim_lines()
+
+
+def idle_closed(lines):
+    """Idle connections closed with a FIN before delivery, from the log."""
+    for line in lines:
+        m = re.search(r"(\d+) idle ones? closed now", line)
+        if m:
+            return int(m.group(1))
+    return 0
+
+
+def check_goaway_then_fin(events, name, after=None):
+    """The connection got our GOAWAY, then (after an answer, if said) the
+    server's FIN: never a reset."""
+    kinds = [e["e"] for e in events]
+    want = ["goaway"] + ([after] if after else []) + ["eof"]
+    check(kinds == want, "connection %s: %r, not %r" % (name, kinds, want))
+    g = events[0]
+    check(g["last"] == 2 ** 31 - 1 and g["code"] == 0, "connection %s: a GOAWAY not ours: %r" %
+          (name, g))
+
+
+def test_h2_idle_client_released(t):
+    """An h2c client that keeps its connections open after the GOAWAY, with
+    no call on them, does not hold the drain: they are idle, and get the
+    FIN before delivery as idle HTTP/1.x connections do. Pod a is gone
+    within the delay + 1.5 s, not at the drain timeout."""
+    events, gone, lines = h2_client_case(t, 0)
+    for name in ("a", "b"):
+        check_goaway_then_fin(events[name], name)
+    check(idle_closed(lines) == 2, "idle connections closed (FIN): %d, not 2: %r" %
+          (idle_closed(lines), lines))
+    check(gone <= DELAY + MARGIN, "pod a gone %.2fs after SIGTERM, over %.2fs: the idle h2c "
+          "connections held the drain" % (gone, DELAY + MARGIN))
+
+
+def test_h2_stream_holds_drain(t):
+    """The same client with a call of 2.5 s on connection b, sent just
+    before SIGTERM: that open stream holds the drain past the delay until
+    its answer is out, the client gets the answer in full (grpc-status 0),
+    then both connections get the FIN and pod a goes. Connection a, idle,
+    holds nothing."""
+    slow = int((DELAY + 1.5) * 1000)
+    events, gone, lines = h2_client_case(t, slow)
+    check_goaway_then_fin(events["a"], "a")
+    check_goaway_then_fin(events["b"], "b", after="answer")
+    ans = events["b"][1]
+    check(ans["ms"] == slow and ans["status"] == "0" and ans["body"] == "ok",
+          "connection b: the slow call's answer: %r" % ans)
+    check(ans["t"] >= DELAY, "the slow call answered %.2fs after SIGTERM, before the drain" %
+          ans["t"])
+    check(gone >= ans["t"] and gone - ans["t"] <= MARGIN,
+          "pod a gone %.2fs after SIGTERM, the slow call answered at %.2fs: the drain did not "
+          "end with the last open stream" % (gone, ans["t"]))
+    check(idle_closed(lines) == 2, "idle connections closed (FIN): %d, not 2: %r" %
+          (idle_closed(lines), lines))
 
 
 # ---- byte-exact, with a real HTTP/2 parser (hyperframe, from python3-h2)
@@ -490,14 +693,18 @@ def nginx_h2_pod(t, name, **variables):
 
 def test_h2_nginx_h2load(t):
     """nginx's workers (members of the tree) each send the GOAWAY on their
-    own connections; h2load (8 clients, 4 streams each) reconnects through
-    HAProxy mode tcp to pod b, and pod a is gone within the delay + 1.5 s.
-    No request the server received fails and every answer is a 2xx; h2load
-    counts as failed the few requests it submits on a connection after
-    reading its GOAWAY, which its HTTP/2 library refuses without sending
-    (RFC 9113, 6.8: a client opens no stream after a GOAWAY), as it does
-    after nginx's own: at most its 4 streams for each connection told to
-    go."""
+    own connections, through HAProxy mode tcp; pod a is gone within the
+    delay + 1.5 s. No request the server received fails and every answer
+    is a 2xx. h2load (8 clients, 4 streams each) itself counts some
+    requests failed on each connection told to go, whatever the server
+    does (nghttp2 1.52.0, Debian's): requests it queued before reading the
+    GOAWAY, which nghttp2 then refuses to send (lib/nghttp2_session.c,
+    session_predicate_request_headers_send: REFUSED_STREAM), and the first
+    one it tries after it (src/h2load_http2_session.cc submit_request ->
+    src/h2load.cc Client::process_request_failure); it never opens a new
+    HTTP/2 connection (try_new_connection is called from its HTTP/1 session
+    only), so those clients stop. At most its 4 streams + 1 a connection,
+    counted as errored too; no option changes that."""
     need("haproxy", "nginx", "h2load")
     a, b = nginx_h2_pod(t, "a"), nginx_h2_pod(t, "b")
     fe, _, hap = start_haproxy(t, "tcp", [("127.0.0.1", p.port, p.hport) for p in (a, b)])
@@ -519,7 +726,7 @@ def test_h2_nginx_h2load(t):
                                            t_exit - t_sig, rc, " | ".join(a.shim_lines())))
     g = goaways(a.shim_lines())
     check(g is not None and g > 0, "no GOAWAY counted: %r" % a.shim_lines())
-    check(total > 0 and failed <= 4 * g and errored == failed,
+    check(total > 0 and failed <= 5 * g and errored == failed,
           "h2load: %d failed, %d errored, %d GOAWAYs:\n%s" % (failed, errored, g, out))
     # h2load may count the answer to a request it started as its run ended
     # in its status codes and not in its total: at least every request done.
@@ -529,3 +736,6 @@ def test_h2_nginx_h2load(t):
     check(rc == 0, "nginx ended with %s" % rc)
     check(t_exit - t_sig <= DELAY + MARGIN, "pod a gone %.2fs after SIGTERM (bound %.1fs)" %
           (t_exit - t_sig, DELAY + MARGIN))
+    record("nginx, h2c (listen ... http2 on a plain port)",
+           "nginx " + dpkg_version("nginx"), {},
+           "h2load -c%d -m4 via HAProxy tcp" % CHANNELS, total, failed, a.status_text())

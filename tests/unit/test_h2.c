@@ -7,6 +7,8 @@
  * with exactly one GOAWAY of ours between two of them, after the first
  * (the server's SETTINGS), at the first boundary after it was asked for;
  * the program must be told how many of its own bytes left, never ours.
+ * Then the streams a conversation opens and ends, the client's bytes read
+ * cut at every byte, the program's written in pieces.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -133,7 +135,7 @@ program_writes(struct ld_h2 *h, struct kernel *k, size_t from, size_t to, int pi
 			iov[2].iov_len = len - a - b;
 			cnt = 3;
 		}
-		r = ld_h2_write(h, iov, cnt, blocking, kernel_send, k);
+		r = ld_h2_write(h, NULL, iov, cnt, blocking, kernel_send, k);
 		if (r == -1) {
 			assert_int_equal(errno, EAGAIN);
 			assert_false(blocking && !k->flaky);
@@ -252,7 +254,7 @@ test_unasked_passes(void **state)
 	memset(&k, 0, sizeof(k));
 	k.max = 4096;
 	memset(&h, 0, sizeof(h));
-	assert_int_equal(ld_h2_write(&h, &iov, 1, 0, kernel_send, &k), (ssize_t)stream_len);
+	assert_int_equal(ld_h2_write(&h, NULL, &iov, 1, 0, kernel_send, &k), (ssize_t)stream_len);
 	assert_int_equal(k.len, stream_len);
 	assert_memory_equal(k.got, stream, k.len);
 	assert_int_equal(k.calls, 0);
@@ -275,12 +277,12 @@ test_not_before_settings(void **state)
 	h.want = 1;
 	assert_int_equal(ld_h2_flush(&h, kernel_send, &k), 0);
 	assert_int_equal(k.len, 0);
-	assert_int_equal(ld_h2_write(&h, &iov, 1, 0, kernel_send, &k), 5);
+	assert_int_equal(ld_h2_write(&h, NULL, &iov, 1, 0, kernel_send, &k), 5);
 	assert_int_equal(ld_h2_flush(&h, kernel_send, &k), 0);	/* inside the SETTINGS */
 	assert_int_equal(k.len, 5);
 	iov.iov_base = stream + 5;
 	iov.iov_len = bounds[0] - 5;
-	assert_int_equal(ld_h2_write(&h, &iov, 1, 0, kernel_send, &k), (ssize_t)iov.iov_len);
+	assert_int_equal(ld_h2_write(&h, NULL, &iov, 1, 0, kernel_send, &k), (ssize_t)iov.iov_len);
 	assert_int_equal(ld_h2_flush(&h, kernel_send, &k), 1);
 	assert_int_equal(k.len, bounds[0] + LD_H2_GOAWAY_LEN);
 	assert_memory_equal(k.got + bounds[0], ld_h2_goaway, LD_H2_GOAWAY_LEN);
@@ -300,7 +302,7 @@ test_not_h2_untouched(void **state)
 	k.max = 4096;
 	memset(&h, 0, sizeof(h));
 	h.want = 1;
-	assert_int_equal(ld_h2_write(&h, &iov, 1, 0, kernel_send, &k), (ssize_t)iov.iov_len);
+	assert_int_equal(ld_h2_write(&h, NULL, &iov, 1, 0, kernel_send, &k), (ssize_t)iov.iov_len);
 	assert_true(h.off);
 	assert_int_equal(ld_h2_flush(&h, kernel_send, &k), 0);
 	assert_int_equal(k.len, iov.iov_len);
@@ -320,13 +322,13 @@ test_eagain_first(void **state)
 	k.max = 4096;
 	memset(&h, 0, sizeof(h));
 	iov.iov_len = bounds[0];
-	assert_int_equal(ld_h2_write(&h, &iov, 1, 0, kernel_send, &k), (ssize_t)bounds[0]);
+	assert_int_equal(ld_h2_write(&h, NULL, &iov, 1, 0, kernel_send, &k), (ssize_t)bounds[0]);
 	h.want = 1;
 	k.flaky = 2;
 	iov.iov_base = stream + bounds[0];
 	iov.iov_len = stream_len - bounds[0];
 	errno = 0;
-	assert_int_equal(ld_h2_write(&h, &iov, 1, 0, kernel_send, &k), -1);
+	assert_int_equal(ld_h2_write(&h, NULL, &iov, 1, 0, kernel_send, &k), -1);
 	assert_int_equal(errno, EAGAIN);
 	assert_int_equal(h.ours, 0);
 	assert_int_equal(k.len, bounds[0]);
@@ -348,6 +350,275 @@ test_is_preface(void **state)
 	assert_int_equal(ld_h2_is_preface("PRX", 3), 0);
 }
 
+/* ---- the streams open on a connection, as both sides' frames say */
+
+/*
+ * A conversation, frame by frame in the order the program sees them: the
+ * client's frames as it reads them, the program's as it writes them, and
+ * how many streams are open once each frame's header is through.
+ */
+struct event {
+	int		side;		/* LD_H2_CLIENT or LD_H2_PROGRAM */
+	unsigned	type, flags, id;
+	size_t		len;
+	int		open;		/* streams open after it */
+};
+
+static const struct event talk[] = {
+	{ LD_H2_CLIENT, 0x4, 0x0, 0, 12, 0 },	/* SETTINGS: the client's preface */
+	{ LD_H2_PROGRAM, 0x4, 0x0, 0, 6, 0 },	/* SETTINGS: the server's */
+	{ LD_H2_CLIENT, 0x4, 0x1, 0, 0, 0 },	/* SETTINGS ack */
+	{ LD_H2_CLIENT, 0x8, 0x0, 0, 4, 0 },	/* WINDOW_UPDATE */
+	{ LD_H2_CLIENT, 0x1, 0x2c, 1, 30, 1 },	/* HEADERS 1, PRIORITY|PADDED|END_HEADERS */
+	{ LD_H2_CLIENT, 0x0, 0x9, 1, 20, 1 },	/* DATA 1, PADDED|END_STREAM: half closed */
+	{ LD_H2_PROGRAM, 0x4, 0x1, 0, 0, 1 },	/* SETTINGS ack */
+	{ LD_H2_PROGRAM, 0x1, 0x4, 1, 14, 1 },	/* HEADERS 1 */
+	{ LD_H2_CLIENT, 0x1, 0x1, 3, 10, 2 },	/* HEADERS 3, END_STREAM, no END_HEADERS */
+	{ LD_H2_CLIENT, 0x9, 0x4, 3, 7, 2 },	/* CONTINUATION 3 */
+	{ LD_H2_CLIENT, 0x1, 0x0, 5, 9, 3 },	/* HEADERS 5 */
+	{ LD_H2_CLIENT, 0x9, 0x5, 5, 3, 3 },	/* CONTINUATION 5: its 0x1 is no END_STREAM */
+	{ LD_H2_PROGRAM, 0x0, 0x0, 1, 300, 3 },	/* DATA 1 */
+	{ LD_H2_PROGRAM, 0x1, 0x5, 5, 8, 3 },	/* HEADERS 5, END_STREAM: the client has not ended it */
+	{ LD_H2_PROGRAM, 0x1, 0x5, 1, 8, 2 },	/* trailers 1, END_STREAM: closed */
+	{ LD_H2_CLIENT, 0x6, 0x0, 0, 8, 2 },	/* PING */
+	{ LD_H2_PROGRAM, 0x6, 0x1, 0, 8, 2 },	/* PING ack */
+	{ LD_H2_CLIENT, 0x3, 0x0, 5, 4, 1 },	/* RST_STREAM 5 */
+	{ LD_H2_CLIENT, 0x0, 0x1, 5, 5, 1 },	/* DATA 5, END_STREAM, after its reset */
+	{ LD_H2_CLIENT, 0x1, 0x5, 2, 6, 1 },	/* HEADERS 2: an even id opens nothing */
+	{ LD_H2_CLIENT, 0x1, 0x4, 1, 6, 1 },	/* HEADERS 1 again: an old id opens nothing */
+	{ LD_H2_PROGRAM, 0x0, 0x8, 3, 40, 1 },	/* DATA 3, PADDED */
+	{ LD_H2_PROGRAM, 0x0, 0x1, 3, 0, 0 },	/* DATA 3, END_STREAM: closed */
+	{ LD_H2_CLIENT, 0x1, 0x24, 7, 11, 1 },	/* HEADERS 7 */
+	{ LD_H2_CLIENT, 0x1, 0x4, 9, 11, 2 },	/* HEADERS 9 */
+	{ LD_H2_PROGRAM, 0x3, 0x0, 7, 4, 1 },	/* RST_STREAM 7 */
+	{ LD_H2_CLIENT, 0x0, 0x1, 9, 4000, 1 },	/* DATA 9, END_STREAM */
+	{ LD_H2_PROGRAM, 0x1, 0x1, 9, 3, 0 },	/* HEADERS 9, END_STREAM: closed */
+	{ LD_H2_CLIENT, 0x1, 0x4, 11, 5, 1 },	/* HEADERS 11 */
+	{ LD_H2_CLIENT, 0x3, 0x0, 11, 4, 0 },	/* RST_STREAM 11 */
+	{ LD_H2_PROGRAM, 0x7, 0x0, 0, 8, 0 },	/* its own GOAWAY */
+};
+#define NTALK	(sizeof(talk) / sizeof(talk[0]))
+
+static unsigned char sides[2][8192];	/* each side's bytes */
+static size_t side_len[2];
+static size_t talk_end[NTALK];		/* where each frame ends in its side's bytes */
+
+static void
+put_frame(int side, unsigned type, unsigned flags, unsigned id, size_t len)
+{
+	unsigned char *p = sides[side] + side_len[side];
+
+	assert_true(side_len[side] + 9 + len <= sizeof(sides[side]));
+	p[0] = (unsigned char)(len >> 16);
+	p[1] = (unsigned char)(len >> 8);
+	p[2] = (unsigned char)len;
+	p[3] = (unsigned char)type;
+	p[4] = (unsigned char)flags;
+	p[5] = (unsigned char)(id >> 24);
+	p[6] = (unsigned char)(id >> 16);
+	p[7] = (unsigned char)(id >> 8);
+	p[8] = (unsigned char)id;
+	/* Payloads that read as frame headers opening streams. */
+	for (size_t i = 0; i < len; i++)
+		p[9 + i] = (unsigned char)(i % 9 == 3 ? 0x1 : i % 9 == 8 ? 0x0b : 0x00);
+	side_len[side] += 9 + len;
+}
+
+static int
+setup_talk(void **state)
+{
+	(void)state;
+	side_len[0] = side_len[1] = 0;
+	for (size_t k = 0; k < NTALK; k++) {
+		put_frame(talk[k].side, talk[k].type, talk[k].flags, talk[k].id, talk[k].len);
+		talk_end[k] = side_len[talk[k].side];
+	}
+	return 0;
+}
+
+/* The program reads the client's bytes [from, to) in reads of at most `max`, as 3 iovecs. */
+static void
+client_reads(struct ld_h2 *in, struct ld_h2_streams *s, size_t from, size_t to, size_t max)
+{
+	while (from < to) {
+		size_t n = to - from < max ? to - from : max, a = n / 3;
+		struct iovec iov[3] = {
+			{ sides[LD_H2_CLIENT] + from, a },
+			{ sides[LD_H2_CLIENT] + from + a, 0 },
+			{ sides[LD_H2_CLIENT] + from + a, n - a },
+		};
+
+		/* A read into a larger buffer: the iovecs hold more than was read. */
+		iov[2].iov_len += 5;
+		ld_h2_advance(in, s, LD_H2_CLIENT, iov, 3, 0, n);
+		from += n;
+	}
+}
+
+/*
+ * The talk, the client's bytes read in pieces of rmax and also cut at
+ * `split`, the program's written in pieces of wmax (through a kernel that
+ * takes at most kmax a call, every other call EAGAIN if flaky). After each
+ * frame the streams open must be the talk's; after a read that ends inside
+ * a frame, the connection is busy.
+ */
+static void
+talk_case(size_t split, size_t rmax, size_t wmax, size_t kmax, int flaky)
+{
+	struct ld_h2 in, out;
+	struct ld_h2_streams s;
+	struct kernel k;
+	size_t at[2] = { 0, 0 };
+	char what[120];
+
+	snprintf(what, sizeof(what), "split %zu, reads of %zu, writes of %zu, kernel %zu%s", split,
+	    rmax, wmax, kmax, flaky ? " flaky" : "");
+	memset(&in, 0, sizeof(in));
+	memset(&out, 0, sizeof(out));
+	memset(&s, 0, sizeof(s));
+	memset(&k, 0, sizeof(k));
+	k.max = kmax;
+	k.flaky = flaky;
+	for (size_t e = 0; e < NTALK; e++) {
+		size_t end = talk_end[e];
+
+		if (talk[e].side == LD_H2_CLIENT) {
+			if (split > at[0] && split < end) {
+				client_reads(&in, &s, at[0], split, rmax);
+				if (!ld_h2_busy(&s))
+					fail_msg("%s: a read cut inside frame %zu: not busy", what, e);
+				at[0] = split;
+			}
+			client_reads(&in, &s, at[0], end, rmax);
+			at[0] = end;
+		} else {
+			while (at[1] < end) {
+				size_t n = end - at[1] < wmax ? end - at[1] : wmax;
+				struct iovec iov = { sides[LD_H2_PROGRAM] + at[1], n };
+				ssize_t r = ld_h2_write(&out, &s, &iov, 1, 0, kernel_send, &k);
+
+				if (r == -1) {
+					assert_int_equal(errno, EAGAIN);
+					continue;
+				}
+				if (at[1] + (size_t)r < end && !ld_h2_busy(&s))
+					fail_msg("%s: a write cut inside frame %zu: not busy", what, e);
+				at[1] += (size_t)r;
+			}
+		}
+		if (s.n != talk[e].open)
+			fail_msg("%s: after frame %zu, %u streams open, not %d", what, e, s.n,
+			    talk[e].open);
+		if (ld_h2_busy(&s) != (talk[e].open > 0))
+			fail_msg("%s: after frame %zu, busy %d with %d streams open", what, e,
+			    ld_h2_busy(&s), talk[e].open);
+	}
+	assert_false(in.off);
+	assert_false(out.off);
+	assert_false(s.lost);
+	/* What the program wrote went out as it was. */
+	assert_int_equal(k.len, side_len[LD_H2_PROGRAM]);
+	assert_memory_equal(k.got, sides[LD_H2_PROGRAM], k.len);
+}
+
+static void
+test_streams_every_split(void **state)
+{
+	static const size_t rmaxes[] = { 1, 4, 9, 10, 4096 };
+	static const size_t wmaxes[] = { 1, 9, 4096 };
+
+	(void)state;
+	for (size_t split = 0; split <= side_len[LD_H2_CLIENT]; split++)
+		for (size_t r = 0; r < sizeof(rmaxes) / sizeof(rmaxes[0]); r++)
+			for (size_t w = 0; w < sizeof(wmaxes) / sizeof(wmaxes[0]); w++)
+				talk_case(split, rmaxes[r], wmaxes[w], w == 0 ? 4096 : 7, (int)(r & 1));
+}
+
+/* Client frames by hand: one frame into buf, returns its length. */
+static size_t
+mkframe(unsigned char *buf, unsigned type, unsigned flags, unsigned id, size_t len)
+{
+	buf[0] = (unsigned char)(len >> 16);
+	buf[1] = (unsigned char)(len >> 8);
+	buf[2] = (unsigned char)len;
+	buf[3] = (unsigned char)type;
+	buf[4] = (unsigned char)flags;
+	buf[5] = (unsigned char)(id >> 24);
+	buf[6] = (unsigned char)(id >> 16);
+	buf[7] = (unsigned char)(id >> 8);
+	buf[8] = (unsigned char)id;
+	memset(buf + 9, 0, len);
+	return 9 + len;
+}
+
+static void
+feed(struct ld_h2 *in, struct ld_h2_streams *s, int side, unsigned type, unsigned flags,
+    unsigned id, size_t len)
+{
+	unsigned char buf[64];
+	struct iovec iov = { buf, mkframe(buf, type, flags, id, len) };
+
+	ld_h2_advance(in, s, side, &iov, 1, 0, iov.iov_len);
+}
+
+/* More streams open than the table holds: busy for good, even once they all end. */
+static void
+test_streams_overflow(void **state)
+{
+	struct ld_h2 in, out;
+	struct ld_h2_streams s;
+	unsigned id;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	memset(&out, 0, sizeof(out));
+	memset(&s, 0, sizeof(s));
+	feed(&in, &s, LD_H2_CLIENT, 0x4, 0, 0, 0);
+	feed(&out, &s, LD_H2_PROGRAM, 0x4, 0, 0, 0);
+	for (id = 1; id < 2 * LD_H2_STREAMS; id += 2)
+		feed(&in, &s, LD_H2_CLIENT, 0x1, 0x5, id, 3);
+	assert_int_equal(s.n, LD_H2_STREAMS);
+	assert_false(s.lost);
+	feed(&in, &s, LD_H2_CLIENT, 0x1, 0x5, id, 3);
+	assert_true(s.lost);
+	for (id = 1; id <= 2 * LD_H2_STREAMS + 1; id += 2)
+		feed(&out, &s, LD_H2_PROGRAM, 0x1, 0x5, id, 3);
+	assert_int_equal(s.n, 0);
+	assert_true(ld_h2_busy(&s));
+}
+
+/* What the follower cannot count keeps the connection busy. */
+static void
+test_streams_lost(void **state)
+{
+	struct ld_h2 in, out;
+	struct ld_h2_streams s;
+
+	(void)state;
+	/* The program promises a stream of its own (server push). */
+	memset(&in, 0, sizeof(in));
+	memset(&out, 0, sizeof(out));
+	memset(&s, 0, sizeof(s));
+	feed(&out, &s, LD_H2_PROGRAM, 0x4, 0, 0, 0);
+	feed(&in, &s, LD_H2_CLIENT, 0x4, 0, 0, 0);
+	feed(&in, &s, LD_H2_CLIENT, 0x1, 0x5, 1, 3);
+	feed(&out, &s, LD_H2_PROGRAM, 0x5, 0x4, 1, 8);
+	feed(&out, &s, LD_H2_PROGRAM, 0x1, 0x5, 1, 3);
+	assert_int_equal(s.n, 0);
+	assert_true(ld_h2_busy(&s));
+	/* The client's first frame after its preface is not a SETTINGS. */
+	memset(&in, 0, sizeof(in));
+	memset(&s, 0, sizeof(s));
+	feed(&in, &s, LD_H2_CLIENT, 0x1, 0x5, 1, 3);
+	assert_true(in.off);
+	assert_true(ld_h2_busy(&s));
+	/* Told from outside (a write the follower does not see). */
+	memset(&s, 0, sizeof(s));
+	assert_false(ld_h2_busy(&s));
+	ld_h2_lose(&s);
+	assert_true(ld_h2_busy(&s));
+}
+
 int
 main(void)
 {
@@ -358,6 +629,9 @@ main(void)
 		cmocka_unit_test_setup(test_not_h2_untouched, setup),
 		cmocka_unit_test_setup(test_eagain_first, setup),
 		cmocka_unit_test_setup(test_is_preface, setup),
+		cmocka_unit_test_setup(test_streams_every_split, setup_talk),
+		cmocka_unit_test(test_streams_overflow),
+		cmocka_unit_test(test_streams_lost),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
