@@ -200,6 +200,18 @@ sanitize-unit: $(SAN_UNITS)
 sanitize-integration: all $(SAN_DIR)/liblameduck.so
 	tests/sanitize/integration.sh $(SAN_DIR)/liblameduck.so $(SAN_RUNTIME) -j 2
 
+# The launcher and --supervise with ASan+UBSan (dynamically linked: the
+# sanitizers need it), under the supervisor's integration tests.
+SUP_SRC	:= $(patsubst %,shim/%.c,$(SUP_SHIM))
+$(SAN_DIR)/lameduck: $(LAUNCHER_SRC) $(wildcard launcher/*.h) $(SUP_SRC) $(SHIM_HDR) Makefile
+	@mkdir -p $(@D)
+	$(SAN_CC) $(CFLAGS) $(SAN_WARN) $(SAN_FLAGS) -fno-sanitize-recover=all -Ishim \
+	    -DLD_LIBDIR='"$(PREFIX)/lib"' -o $@ $(LAUNCHER_SRC) $(SUP_SRC) -lbsd -lmd
+
+sanitize-supervise: all supervise-progs $(SAN_DIR)/lameduck
+	LDTEST_LAUNCHER=$(SAN_DIR)/lameduck ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 \
+	    python3 tests/integration/run.py -j 2 supervise_
+
 sanitize-tsan: $(TSAN_DIR)/liblameduck.so $(TSAN_DIR)/lifecycle
 	tests/sanitize/lifecycle.sh tsan $(TSAN_DIR)/lifecycle $(TSAN_DIR)/liblameduck.so
 
@@ -211,7 +223,8 @@ sanitize-valgrind: $(BUILD)/liblameduck.so $(UNITS) $(BUILD)/sanitize/lifecycle
 
 # Every check of issue 6; `make -k sanitize` runs them all even when one fails.
 sanitize: deps
-	$(MAKE) sanitize-unit sanitize-integration sanitize-tsan sanitize-valgrind fuzz-ci
+	$(MAKE) sanitize-unit sanitize-integration sanitize-supervise sanitize-tsan sanitize-valgrind \
+	    fuzz-ci
 
 fuzz: $(FUZZ_BINS)
 	FUZZ_DIR=$(FUZZ_DIR) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -219,7 +232,8 @@ fuzz: $(FUZZ_BINS)
 fuzz-ci: $(FUZZ_BINS)
 	FUZZ_DIR=$(FUZZ_DIR) tests/fuzz/run.sh $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
 
-.PHONY: sanitize sanitize-unit sanitize-integration sanitize-tsan sanitize-valgrind fuzz fuzz-ci
+.PHONY: sanitize sanitize-unit sanitize-integration sanitize-supervise sanitize-tsan \
+	sanitize-valgrind fuzz fuzz-ci
 
 # ---------------------------------------------------------------------------
 # musl build (issue 6): `make musl` builds build/musl/liblameduck.so with
