@@ -524,14 +524,16 @@ SUP_CPU_TRIALS = 3
 SUP_CPU_WINDOW = 1.5
 
 
-def bench_sup_cpu():
+def bench_sup_cpu(idles=SUP_CPU_IDLE):
     """The supervisor's CPU: slow_threads PORT 2500 under it,
     LAMEDUCK_DELAY=0, LAMEDUCK_STOP_LISTENERS=off (see bench_drain), with 0 or 100 idle connections open beside one
     request (2.5 s) in flight; /proc/PID/schedstat over 1.5 s while it
     serves (before SIGTERM) and over 1.5 s of the drain (from 0.3 s after
-    SIGTERM), in % of one core. Median of 3 each."""
+    SIGTERM), in % of one core. Median of 3 each. The dumps walk the
+    machine's whole TCP established hash, TIME_WAIT sockets included: the
+    count then is returned with the figures."""
     res = {}
-    for idle in SUP_CPU_IDLE:
+    for idle in idles:
         serving, draining = [], []
         for _ in range(SUP_CPU_TRIALS):
             p, port, hport = start_prog("slow_threads", ["2500"],
@@ -942,6 +944,7 @@ def main():
                                                   platform.libc_ver()[0] + " " + platform.libc_ver()[1]))
     print()
     if supervise:
+        scpu = [bench_sup_cpu()]     # first: before the wrk runs leave sockets in TIME_WAIT
         lat = bench_not_ready()
         st, runs = bench_startup()
         ready = bench_ready()
@@ -949,7 +952,8 @@ def main():
         tp = bench_throughput() if have("wrk") else None
         dr = bench_drain()
         sdr = bench_drain(sup=True)
-        scpu = bench_sup_cpu()
+        sdr["tw"] = tcp_tables()[0]
+        scpu.append(bench_sup_cpu((0,)))
     if everything:
         hl = bench_health_under_load() if have("wrk") else None
         ho = bench_hostile() if have("wrk") else None
@@ -1111,19 +1115,25 @@ def print_sup_rows(lat, st, runs, ready, rss, tp, dr, sdr, scpu):
         print("| supervisor: drain, last in-flight answer to the supervisor's exit, median of %d "
               "| %.2f ms (max %.2f) | %.2f ms (shim) | %.1f | the shim's drain row under %s, "
               "LAMEDUCK_STOP_LISTENERS=off (slow_threads exits when its listener is shut down); "
-              "the drain looks at the connections every 20 ms%s |"
-              % (len(sdr["after"]), a, max(sdr["after"]), b, a / b, sup, bad))
+              "the drain looks at the connections every 20 ms; %s sockets in TIME_WAIT then%s |"
+              % (len(sdr["after"]), a, max(sdr["after"]), b, a / b, sup, sdr["tw"], bad))
     else:
         print("| supervisor: drain | not measured: every trial failed | - | - | |")
+    for sc in scpu:
+        print_sup_cpu(sc, sup)
+
+
+def print_sup_cpu(scpu, sup):
     tables = "%s sockets in TIME_WAIT, an established hash of %s buckets" % (scpu["tw"], scpu["ehash"])
-    for idle in SUP_CPU_IDLE:
+    for idle in (k for k in scpu if isinstance(k, int)):
         serving, draining = scpu[idle]
-        print("| supervisor: its CPU while draining, %d idle connection%s beside one in flight | "
+        print("| supervisor: its CPU while draining, %d idle connection%s beside one in flight, "
+              "%s sockets in TIME_WAIT | "
               "%.2f %% of a core | %.2f %% (serving) | - | build/progs/slow_threads PORT 2500 "
               "under %s, LAMEDUCK_DELAY=0, LAMEDUCK_STOP_LISTENERS=off: /proc/PID/schedstat of the supervisor over %.1f s of "
               "the drain (the /proc/PID/fd walk and sock_diag dumps every 20 ms; the machine then "
               "had %s); baseline: over %.1f s while serving; median of %d |"
-              % (idle, "" if idle == 1 else "s", 100 * draining, 100 * serving, sup,
+              % (idle, "" if idle == 1 else "s", scpu["tw"], 100 * draining, 100 * serving, sup,
                  SUP_CPU_WINDOW, tables, SUP_CPU_WINDOW, SUP_CPU_TRIALS))
 
 
