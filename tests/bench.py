@@ -2,7 +2,8 @@
 """make bench: the shim's costs, each measured against the same work without
 the shim in the same run where a baseline applies. Prints a Markdown table.
 `tests/bench.py hotpath` (make bench-hotpath) measures the instructions and
-system calls per request alone."""
+system calls per request alone; `tests/bench.py supervise` the rows of
+`lameduck --supervise` alone (with the baselines they are measured against)."""
 import http.client
 import os
 import platform
