@@ -2,7 +2,8 @@
 """make bench: the shim's costs, each measured against the same work without
 the shim in the same run where a baseline applies. Prints a Markdown table.
 `tests/bench.py hotpath` (make bench-hotpath) measures the instructions and
-system calls per request alone."""
+system calls per request alone; `tests/bench.py supervise` the rows of
+`lameduck --supervise` alone (with the baselines they are measured against)."""
 import http.client
 import os
 import platform
@@ -19,6 +20,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIM = os.path.join(ROOT, "build", "liblameduck.so")
+LAUNCHER = os.path.join(ROOT, "build", "lameduck")
 PY = "/usr/bin/python3"
 TRIALS = int(os.environ.get("BENCH_TRIALS", "50"))
 
@@ -57,20 +59,26 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def launch(argv_of, env_extra=None, shim=True, through=None):
+def launch(argv_of, env_extra=None, shim=True, through=None, sup=False):
     """argv_of(port) on a free port, under the shim (a free health port,
     log off) or not; returns (process, port, health port). through: a
     tool that starts the program as its child (strace), itself without
-    the shim; through(env) is its argv, which hands the program env."""
+    the shim; through(env) is its argv, which hands the program env.
+    sup: under `lameduck --supervise` instead of the shim (the same
+    LAMEDUCK_* in its environment); the process returned is the
+    supervisor's."""
     port, hport = free_port(), free_port()
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     prog_env = {}
-    if shim:
-        prog_env.update({"LD_PRELOAD": SHIM, "LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport,
-                         "LAMEDUCK_LOG": "off"})
+    if shim or sup:
+        prog_env.update({"LAMEDUCK_HEALTH": "127.0.0.1:%d" % hport, "LAMEDUCK_LOG": "off"})
+    if shim and not sup:
+        prog_env["LD_PRELOAD"] = SHIM
     prog_env.update(env_extra or {})
     argv = argv_of(port)
+    if sup:
+        argv = [LAUNCHER, "--supervise", "--"] + argv
     if through:
         argv = through(prog_env) + argv
     else:
@@ -80,10 +88,10 @@ def launch(argv_of, env_extra=None, shim=True, through=None):
     return p, port, hport
 
 
-def server(env_extra, shim=True):
+def server(env_extra, shim=True, sup=False):
     """python3 -m http.server."""
     return launch(lambda port: [PY, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                  env_extra, shim)
+                  env_extra, shim, sup=sup)
 
 
 def stop(p):
@@ -94,22 +102,29 @@ def stop(p):
     p.wait()
 
 
+# How a program runs: alone, under the shim, or under `lameduck --supervise`.
+MODE = {"none": {"shim": False}, "shim": {"shim": True}, "sup": {"shim": False, "sup": True}}
+
+
 def bench_not_ready():
-    """kill -TERM to the first 503 from /readyz."""
-    lat = []
+    """kill -TERM to the first 503 from /readyz, under the shim and under
+    the supervisor (the signal to the supervisor), one trial of each in
+    turn."""
+    lat = {"shim": [], "sup": []}
     for _ in range(TRIALS):
-        p, port, hport = server({"LAMEDUCK_DELAY": "30s"})
-        try:
-            wait_for(lambda: get(hport) == 200)
-            t0 = time.perf_counter()
-            os.kill(p.pid, signal.SIGTERM)
-            while get(hport, timeout=0.5) != 503:
-                pass
-            lat.append((time.perf_counter() - t0) * 1000)
-            os.kill(p.pid, signal.SIGTERM)   # the second one skips the delay
-            p.wait(timeout=10)
-        finally:
-            stop(p)
+        for mode in lat:
+            p, port, hport = server({"LAMEDUCK_DELAY": "30s"}, **MODE[mode])
+            try:
+                wait_for(lambda: get(hport) == 200)
+                t0 = time.perf_counter()
+                os.kill(p.pid, signal.SIGTERM)
+                while get(hport, timeout=0.5) != 503:
+                    pass
+                lat[mode].append((time.perf_counter() - t0) * 1000)
+                os.kill(p.pid, signal.SIGTERM)   # the second one skips the delay
+                p.wait(timeout=10)
+            finally:
+                stop(p)
     return lat
 
 
@@ -120,16 +135,17 @@ def bench_startup():
     base = dict(os.environ)
     base.pop("LD_PRELOAD", None)
     owner = dict(base, LD_PRELOAD=SHIM, LAMEDUCK_HEALTH="127.0.0.1:%d" % hport, LAMEDUCK_LOG="off")
-    times = {"none": [], "owner": [], "passive": []}
+    times = {"none": [], "owner": [], "passive": [], "sup": []}
 
-    def run(env):
+    def run(env, argv=("/bin/true",)):
         t0 = time.perf_counter()
-        subprocess.run(["/bin/true"], env=env, check=True)
+        subprocess.run(list(argv), env=env, check=True)
         return time.perf_counter() - t0
 
     for _ in range(runs):   # interleaved, so that noise hits all three alike
         times["none"].append(run(base))
         times["owner"].append(run(owner))
+        times["sup"].append(run(base, SUP_TRUE))
     # A passive process: another process holds the lifecycle for this health address.
     holder, _, h2 = server({"LAMEDUCK_DELAY": "30s"})
     try:
@@ -142,6 +158,42 @@ def bench_startup():
     return {k: statistics.median(v) * 1000 for k, v in times.items()}, runs
 
 
+SUP_TRUE = (LAUNCHER, "--supervise", "--ready", "start", "--health", "off", "--log", "off",
+            "--", "/bin/true")
+
+
+def bench_ready():
+    """build/progs/slow_epoll PORT 0 started (Popen) to the first 200 from
+    /readyz, under the shim and under the supervisor; baseline: to the first
+    connect() its own port accepts, without lameduck. A GET (or connect)
+    every 0.5 ms; one trial of each in turn."""
+    times = {"none": [], "shim": [], "sup": []}
+    for _ in range(READY_TRIALS):
+        for mode in times:
+            t0 = time.perf_counter()
+            p, port, hport = start_prog("slow_epoll", ["0"], {}, **MODE[mode])
+            try:
+                while True:
+                    if mode == "none":
+                        try:
+                            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                            break
+                        except OSError:
+                            pass
+                    elif get(hport) == 200:
+                        break
+                    if time.perf_counter() - t0 > 10:
+                        raise TimeoutError("not ready in 10 s")
+                    time.sleep(0.0005)
+                times[mode].append((time.perf_counter() - t0) * 1000)
+            finally:
+                stop(p)
+    return times
+
+
+READY_TRIALS = 20
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -150,17 +202,39 @@ def rss_kib(pid):
     return 0
 
 
+def pss_kib(pid):
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def child_of(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return int(f.read().split()[0])
+
+
 def bench_rss():
-    with_, without = [], []
+    """An idle python3 http.server after its first answer: VmRSS alone,
+    under the shim, and under the supervisor (the server's, and the
+    supervisor's own VmRSS and PSS). Five of each in turn; medians."""
+    out = {k: [] for k in ("none", "shim", "sup_child", "sup_rss", "sup_pss")}
     for _ in range(5):
-        for shim, out in ((False, without), (True, with_)):
-            p, port, hport = server({"LAMEDUCK_DELAY": "30s"}, shim=shim)
+        for mode in ("none", "shim", "sup"):
+            p, port, hport = server({"LAMEDUCK_DELAY": "30s"}, **MODE[mode])
             try:
                 wait_for(lambda: get(port, "/") == 200)
-                out.append(rss_kib(p.pid))
+                if mode == "sup":
+                    wait_for(lambda: get(hport) == 200)
+                    out["sup_child"].append(rss_kib(child_of(p.pid)))
+                    out["sup_rss"].append(rss_kib(p.pid))
+                    out["sup_pss"].append(pss_kib(p.pid))
+                else:
+                    out[mode].append(rss_kib(p.pid))
             finally:
                 stop(p)
-    return statistics.median(without), statistics.median(with_)
+    return {k: statistics.median(v) for k, v in out.items()}
 
 
 def wrk_rps(port, seconds, close):
@@ -180,28 +254,29 @@ def wrk_rps(port, seconds, close):
 
 
 def bench_throughput():
-    """Our epoll server (no work per request) under wrk, with and without the
-    shim, interleaved: keep-alive (the read/write path) and a connection per
+    """Our epoll server (no work per request) under wrk, alone, under the
+    shim and under the supervisor, interleaved: keep-alive (the read/write path) and a connection per
     request (the accept/close path)."""
     res = {}
     for close in (False, True):
-        runs = {False: [], True: []}
+        runs = {"none": [], "shim": [], "sup": []}
         for _ in range(3):
-            for shim in (False, True):
-                p, port, _ = start_prog("slow_epoll", ["0"], {}, shim)
+            for mode in runs:
+                p, port, _ = start_prog("slow_epoll", ["0"], {}, **MODE[mode])
                 try:
                     wait_for(lambda: get(port, "/") == 200)
-                    runs[shim].append(wrk_rps(port, 3, close))
+                    runs[mode].append(wrk_rps(port, 3, close))
                 finally:
                     stop(p)
         res[close] = {k: statistics.median([r[0] for r in v]) for k, v in runs.items()}
     return res
 
 
-def start_prog(name, args, env_extra, shim=True):
-    """One of our test programs (build/progs), optionally under the shim."""
+def start_prog(name, args, env_extra, shim=True, sup=False):
+    """One of our test programs (build/progs), optionally under the shim
+    or the supervisor."""
     prog = os.path.join(ROOT, "build", "progs", name)
-    return launch(lambda port: [prog, str(port)] + list(args), env_extra, shim)
+    return launch(lambda port: [prog, str(port)] + list(args), env_extra, shim, sup=sup)
 
 
 def wrk_cmd(url, conns, seconds):
@@ -369,17 +444,23 @@ DRAIN_TRIALS = 10
 REFUSALS = 5
 
 
-def bench_drain():
-    """slow_threads PORT 300 under the shim, LAMEDUCK_DELAY=200ms: one
-    request (300 ms) sent, then SIGTERM at once; when /readyz says draining,
-    5 connects to the program's port (each timed to ECONNREFUSED) and 5 to
-    a port with no listener (the kernel's own refusal, the baseline); then
-    the time from the request's answer (EOF at the client) to the process's
-    exit (its pidfd becoming readable)."""
+def bench_drain(sup=False):
+    """slow_threads PORT 300 under the shim (or the supervisor),
+    LAMEDUCK_DELAY=200ms: one request (300 ms) sent, then SIGTERM at once;
+    when /readyz says draining, 5 connects to the program's port (each timed
+    to ECONNREFUSED) and 5 to a port with no listener (the kernel's own
+    refusal, the baseline); then the time from the request's answer (EOF at
+    the client) to the process's exit (its pidfd becoming readable; under
+    the supervisor, the supervisor's, which ends with its child). Under the
+    supervisor LAMEDUCK_STOP_LISTENERS=off and no connects: slow_threads
+    takes accept()'s EINVAL on a shut-down listener for a fatal error and
+    exits, under the request, as a Go server does."""
     after, refused, closed_port, bad = [], [], [], 0
     for _ in range(DRAIN_TRIALS):
-        p, port, hport = start_prog("slow_threads", ["300"],
-                                    {"LAMEDUCK_DELAY": "200ms", "LAMEDUCK_DRAIN_TIMEOUT": "15s"})
+        env = {"LAMEDUCK_DELAY": "200ms", "LAMEDUCK_DRAIN_TIMEOUT": "15s"}
+        if sup:
+            env["LAMEDUCK_STOP_LISTENERS"] = "off"
+        p, port, hport = start_prog("slow_threads", ["300"], env, sup=sup)
         pidfd = os.pidfd_open(p.pid)
         t_end, t_exit, answer = [None], [None], [b""]
         try:
@@ -411,7 +492,7 @@ def bench_drain():
             os.kill(p.pid, signal.SIGTERM)
             wait_for(lambda: get_text(hport) == (503, "draining"), timeout=5)
             nolisten = free_port()
-            for _ in range(REFUSALS):   # interleaved with the baseline
+            for _ in range(0 if sup else REFUSALS):   # interleaved with the baseline
                 refused.append(connect_refused_ms(port))
                 closed_port.append(connect_refused_ms(nolisten))
             for th in threads:
@@ -431,6 +512,80 @@ def bench_drain():
     return {"after": after, "refused": [x for x in refused if x is not None],
             "not_refused": sum(1 for x in refused if x is None),
             "closed": [x for x in closed_port if x is not None], "bad": bad}
+
+
+def cpu_ns(pid):
+    """CPU time a process (its main thread) has run, in ns."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[0])
+
+
+SUP_CPU_IDLE = (0, 100)
+SUP_CPU_TRIALS = 3
+SUP_CPU_WINDOW = 1.5
+
+
+def bench_sup_cpu(idles=SUP_CPU_IDLE):
+    """The supervisor's CPU: slow_threads PORT 2500 under it,
+    LAMEDUCK_DELAY=0, LAMEDUCK_STOP_LISTENERS=off (see bench_drain), with 0 or 100 idle connections open beside one
+    request (2.5 s) in flight; /proc/PID/schedstat over 1.5 s while it
+    serves (before SIGTERM) and over 1.5 s of the drain (from 0.3 s after
+    SIGTERM), in % of one core. Median of 3 each. The dumps walk the
+    machine's whole TCP established hash, TIME_WAIT sockets included: the
+    count then is returned with the figures."""
+    res = {}
+    for idle in idles:
+        serving, draining = [], []
+        for _ in range(SUP_CPU_TRIALS):
+            p, port, hport = start_prog("slow_threads", ["2500"],
+                                        {"LAMEDUCK_DELAY": "0", "LAMEDUCK_DRAIN_TIMEOUT": "15s",
+                                         "LAMEDUCK_STOP_LISTENERS": "off"}, sup=True)
+            conns = []
+            try:
+                wait_for(lambda: get(hport) == 200)
+                conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(idle)]
+                c0, t0 = cpu_ns(p.pid), time.perf_counter()
+                time.sleep(SUP_CPU_WINDOW)
+                serving.append((cpu_ns(p.pid) - c0) / 1e9 / (time.perf_counter() - t0))
+                s = socket.create_connection(("127.0.0.1", port))
+                conns.append(s)
+                s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                time.sleep(0.02)
+                os.kill(p.pid, signal.SIGTERM)
+                time.sleep(0.3)
+                check = get_text(hport)
+                c0, t0 = cpu_ns(p.pid), time.perf_counter()
+                time.sleep(SUP_CPU_WINDOW)
+                c1, t1 = cpu_ns(p.pid), time.perf_counter()
+                if check != (503, "draining") or get_text(hport) != (503, "draining"):
+                    raise RuntimeError("not draining through the window: %r" % (check,))
+                draining.append((c1 - c0) / 1e9 / (t1 - t0))
+            finally:
+                for c in conns:
+                    c.close()
+                stop(p)
+        res[idle] = (statistics.median(serving), statistics.median(draining))
+    res["tw"], res["ehash"] = tcp_tables()
+    return res
+
+
+def tcp_tables():
+    """Sockets in TIME_WAIT on the machine, and the TCP established hash's
+    size: a sock_diag dump of connections walks all of it, whatever the
+    network namespace (unless net.ipv4.tcp_child_ehash_entries gave it its
+    own)."""
+    tw = ehash = None
+    try:
+        with open("/proc/net/sockstat") as f:
+            for line in f:
+                if line.startswith("TCP:"):
+                    w = line.split()
+                    tw = int(w[w.index("tw") + 1])
+        with open("/proc/sys/net/ipv4/tcp_ehash_entries") as f:
+            ehash = abs(int(f.read()))
+    except (OSError, ValueError):
+        pass
+    return tw, ehash
 
 
 # ---------------------------------------------------------------- the hot path, counted
@@ -772,11 +927,12 @@ def print_breakdown(hp):
 def main():
     """tests/bench.py: every figure; tests/bench.py hotpath: the hot path's
     counts alone (instructions and system calls per request)."""
-    if sys.argv[1:] not in ([], ["hotpath"]):
-        sys.exit("usage: tests/bench.py [hotpath]")
+    if sys.argv[1:] not in ([], ["hotpath"], ["supervise"]):
+        sys.exit("usage: tests/bench.py [hotpath | supervise]")
     everything = not sys.argv[1:]
-    if not os.path.exists(SHIM):
-        sys.exit("build the shim first: make")
+    supervise = everything or sys.argv[1:] == ["supervise"]
+    if not os.path.exists(SHIM) or not os.path.exists(LAUNCHER):
+        sys.exit("build the shim and the launcher first: make")
     cpu = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -788,20 +944,30 @@ def main():
     print("Machine: %s, %d cores, Linux %s, %s" % (cpu, os.cpu_count(), platform.release(),
                                                   platform.libc_ver()[0] + " " + platform.libc_ver()[1]))
     print()
-    if everything:
+    if supervise:
+        scpu = [bench_sup_cpu()]     # first: before the wrk runs leave sockets in TIME_WAIT
         lat = bench_not_ready()
         st, runs = bench_startup()
-        rss0, rss1 = bench_rss()
+        ready = bench_ready()
+        rss = bench_rss()
         tp = bench_throughput() if have("wrk") else None
+        dr = bench_drain()
+        sdr = bench_drain(sup=True)
+        sdr["tw"] = tcp_tables()[0]
+        scpu.append(bench_sup_cpu((0,)))
+    if everything:
         hl = bench_health_under_load() if have("wrk") else None
         ho = bench_hostile() if have("wrk") else None
-        dr = bench_drain()
     missing = [t for t in ("nginx", "valgrind", "strace") if not have(t)]
-    hp = None if missing else bench_hotpath()
+    hp = None if missing or sys.argv[1:] == ["supervise"] else bench_hotpath()
     print("| figure | value | baseline | ratio | how measured |")
     print("|---|---|---|---|---|")
     if everything:
-        print_rows(lat, st, runs, rss0, rss1, tp, hl, ho, dr)
+        print_rows(lat["shim"], st, runs, rss["none"], rss["shim"], tp, hl, ho, dr)
+    if supervise:
+        print_sup_rows(lat, st, runs, ready, rss, tp, dr, sdr, scpu)
+    if sys.argv[1:] == ["supervise"]:
+        return
     if hp:
         print_hotpath(hp)
     else:
@@ -838,8 +1004,8 @@ def print_rows(lat, st, runs, rss0, rss1, tp, hl, ho, dr):
                                    " -H 'Connection: close'")):
             print("| requests/s, our epoll server under wrk -c16, %s, median of 3 | %.0f | %.0f | %.3f | "
                   "`wrk -t1 -c16 -d3s%s` to %s, interleaved with the baseline: the same without the "
-                  "shim |" % (label, tp[close][True], tp[close][False], tp[close][True] / tp[close][False],
-                              opt, epoll))
+                  "shim |" % (label, tp[close]["shim"], tp[close]["none"],
+                              tp[close]["shim"] / tp[close]["none"], opt, epoll))
     else:
         print("| throughput under wrk | not measured: wrk is not installed (apt-get install wrk) | | | |")
     if hl:
@@ -896,6 +1062,80 @@ def print_rows(lat, st, runs, rss0, rss1, tp, hl, ho, dr):
     else:
         print("| drain: connect() to ECONNREFUSED | not measured: no connect was refused "
               "| - | - | %s |" % howd)
+
+
+def print_sup_rows(lat, st, runs, ready, rss, tp, dr, sdr, scpu):
+    """The supervisor's rows (lameduck --supervise), each beside the same
+    work alone or under the shim, measured in the same run."""
+    sup = "`lameduck --supervise`"
+    how = ("python3 -m http.server under %s, LAMEDUCK_DELAY=30s: kill -TERM to the supervisor, "
+           "then GET /readyz in a loop until 503; a new server each trial; baseline: the same "
+           "under the shim, one trial of each in turn" % sup)
+    s, b = lat["sup"], lat["shim"]
+    print("| supervisor: kill -TERM to /readyz 503, median (%d trials) | %.2f ms | %.2f ms (shim) "
+          "| %.2f | %s |" % (len(s), statistics.median(s), statistics.median(b),
+                             statistics.median(s) / statistics.median(b), how))
+    print("| supervisor: kill -TERM to /readyz 503, p99 | %.2f ms | %.2f ms (shim) | %.2f | "
+          "the same trials |" % (pct(s, 99), pct(b, 99), pct(s, 99) / pct(b, 99)))
+    print("| supervisor: start-up of /bin/true, median of %d | %.2f ms | %.2f ms | %.2f | "
+          "fork+exec+wait of `lameduck --supervise --ready start --health off --log off -- "
+          "/bin/true`, interleaved with the baseline, /bin/true alone (the shim as owner, in "
+          "the same loop: %.2f ms) |" % (runs, st["sup"], st["none"], st["sup"] / st["none"],
+                                        st["owner"]))
+    n = statistics.median(ready["none"])
+    for mode, label in (("shim", "the shim"), ("sup", "the supervisor")):
+        r = statistics.median(ready[mode])
+        print("| start to /readyz 200 under %s, median of %d | %.1f ms (p99 %.1f) | %.1f ms | "
+              "%.1f | build/progs/slow_epoll PORT 0 from Popen to its first 200 from /readyz, "
+              "polled every 0.5 ms; baseline: to the first connect() its port accepts, without "
+              "lameduck; one trial of each in turn |"
+              % (label, len(ready[mode]), r, pct(ready[mode], 99), n, r / n))
+    shim_cost = rss["shim"] - rss["none"]
+    print("| supervisor: its own memory beside an idle python3 http.server | %d KiB RSS, %d KiB "
+          "PSS | +%d KiB (the shim in the server) | %.1f | VmRSS and smaps_rollup's Pss of the "
+          "supervisor once the server answered; baseline: what the shim adds to the same "
+          "server's VmRSS in-process (%d KiB against %d KiB), median of 5 each in turn |"
+          % (rss["sup_rss"], rss["sup_pss"], shim_cost, rss["sup_rss"] / max(shim_cost, 1),
+             rss["shim"], rss["none"]))
+    print("| supervisor: resident memory of the idle python3 http.server it supervises | %d KiB "
+          "| %d KiB | %.3f (%+d KiB) | VmRSS of the server, the supervisor's child; baseline: "
+          "the same server alone; the same runs |"
+          % (rss["sup_child"], rss["none"], rss["sup_child"] / rss["none"],
+             rss["sup_child"] - rss["none"]))
+    if tp:
+        for close, label, opt in ((False, "keep-alive", ""),
+                                  (True, "a connection per request", " -H 'Connection: close'")):
+            print("| supervisor: requests/s, our epoll server under wrk -c16, %s, median of 3 | "
+                  "%.0f | %.0f | %.3f | `wrk -t1 -c16 -d3s%s` to build/progs/slow_epoll PORT 0 "
+                  "under %s, interleaved with the baseline (the same alone) and the shim's runs |"
+                  % (label, tp[close]["sup"], tp[close]["none"],
+                     tp[close]["sup"] / tp[close]["none"], opt, sup))
+    if sdr["after"] and dr["after"]:
+        a, b = statistics.median(sdr["after"]), statistics.median(dr["after"])
+        bad = "" if not sdr["bad"] else ", %d failed and left out" % sdr["bad"]
+        print("| supervisor: drain, last in-flight answer to the supervisor's exit, median of %d "
+              "| %.2f ms (max %.2f) | %.2f ms (shim) | %.1f | the shim's drain row under %s, "
+              "LAMEDUCK_STOP_LISTENERS=off (slow_threads exits when its listener is shut down); "
+              "the drain looks at the connections every 20 ms; %s sockets in TIME_WAIT then%s |"
+              % (len(sdr["after"]), a, max(sdr["after"]), b, a / b, sup, sdr["tw"], bad))
+    else:
+        print("| supervisor: drain | not measured: every trial failed | - | - | |")
+    for sc in scpu:
+        print_sup_cpu(sc, sup)
+
+
+def print_sup_cpu(scpu, sup):
+    tables = "%s sockets in TIME_WAIT, an established hash of %s buckets" % (scpu["tw"], scpu["ehash"])
+    for idle in (k for k in scpu if isinstance(k, int)):
+        serving, draining = scpu[idle]
+        print("| supervisor: its CPU while draining, %d idle connection%s beside one in flight, "
+              "%s sockets in TIME_WAIT | "
+              "%.2f %% of a core | %.2f %% (serving) | - | build/progs/slow_threads PORT 2500 "
+              "under %s, LAMEDUCK_DELAY=0, LAMEDUCK_STOP_LISTENERS=off: /proc/PID/schedstat of the supervisor over %.1f s of "
+              "the drain (the /proc/PID/fd walk and sock_diag dumps every 20 ms; the machine then "
+              "had %s); baseline: over %.1f s while serving; median of %d |"
+              % (idle, "" if idle == 1 else "s", scpu["tw"], 100 * draining, 100 * serving, sup,
+                 SUP_CPU_WINDOW, tables, SUP_CPU_WINDOW, SUP_CPU_TRIALS))
 
 
 if __name__ == "__main__":
