@@ -74,6 +74,7 @@ dump_family(int family, uint32_t states, int info,
 			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
 				continue;
 			memset(&s, 0, sizeof(s));
+			s.family = m->idiag_family;
 			s.ino = m->idiag_inode;
 			s.port = ntohs(m->id.idiag_sport);
 			s.state = m->idiag_state;
@@ -98,7 +99,7 @@ dump_family(int family, uint32_t states, int info,
  * sockets from /proc/net/tcp and tcp6, with their queues but no tcp_info.
  */
 static int
-proc_net(const char *file, uint32_t states, int (*fn)(const struct ld_sock *, void *), void *arg)
+proc_net(const char *file, int family, uint32_t states, int (*fn)(const struct ld_sock *, void *), void *arg)
 {
 	char line[512];
 	FILE *f = fopen(file, "re");
@@ -115,6 +116,7 @@ proc_net(const char *file, uint32_t states, int (*fn)(const struct ld_sock *, vo
 		    &port, &st, &tx, &rx, &ino) != 5 || st > 31 || !(states & (1U << st)))
 			continue;
 		memset(&s, 0, sizeof(s));
+		s.family = (uint8_t)family;
 		s.ino = (uint32_t)ino;
 		s.port = (uint16_t)port;
 		s.state = (uint8_t)st;
@@ -128,7 +130,8 @@ proc_net(const char *file, uint32_t states, int (*fn)(const struct ld_sock *, vo
 }
 
 int
-ld_diag_tcp(uint32_t states, int info, int (*fn)(const struct ld_sock *, void *), void *arg)
+ld_diag_tcp(int families, uint32_t states, int info,
+    int (*fn)(const struct ld_sock *, void *), void *arg)
 {
 	static int use_proc;
 
@@ -137,13 +140,15 @@ ld_diag_tcp(uint32_t states, int info, int (*fn)(const struct ld_sock *, void *)
 		use_proc = nlfd == -1;
 	}
 	if (use_proc)
-		return proc_net("/proc/net/tcp", states, fn, arg) == -1 ||
-		    proc_net("/proc/net/tcp6", states, fn, arg) == -1 ? -1 : 0;
-	if (dump_family(AF_INET, states, info, fn, arg) == -1)
+		return ((families & LD_DIAG_V4) &&
+		    proc_net("/proc/net/tcp", AF_INET, states, fn, arg) == -1) ||
+		    ((families & LD_DIAG_V6) &&
+		    proc_net("/proc/net/tcp6", AF_INET6, states, fn, arg) == -1) ? -1 : 0;
+	if ((families & LD_DIAG_V4) && dump_family(AF_INET, states, info, fn, arg) == -1)
 		return -1;
 	/* No IPv6 in this kernel: nothing more to find. */
-	if (dump_family(AF_INET6, states, info, fn, arg) == -1 && errno != ENOENT &&
-	    errno != EAFNOSUPPORT)
+	if ((families & LD_DIAG_V6) && dump_family(AF_INET6, states, info, fn, arg) == -1 &&
+	    errno != ENOENT && errno != EAFNOSUPPORT)
 		return -1;
 	return 0;
 }

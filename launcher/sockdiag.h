@@ -13,6 +13,7 @@
 #include "rawconn.h"
 
 struct ld_sock {
+	uint8_t		family;		/* AF_INET or AF_INET6 */
 	uint32_t	ino;
 	uint16_t	port;		/* local, host order */
 	uint8_t		state;		/* LD_TCP_LISTEN, LD_TCP_ESTABLISHED, ... */
@@ -22,15 +23,20 @@ struct ld_sock {
 	struct ld_tcp_info ti;
 };
 
+#define LD_DIAG_V4	1
+#define LD_DIAG_V6	2
+
 /*
  * Calls fn for every TCP socket of this network namespace whose state is in
- * `states` (bit 1 << state), IPv4 and IPv6; with info, each comes with its
+ * `states` (bit 1 << state), of the families asked for (LD_DIAG_V4,
+ * LD_DIAG_V6; each is a walk of the kernel's whole table of connections,
+ * the node's, so ask only for what may be there); with info, each comes with its
  * tcp_info. Stops when fn returns 1. 0, or -1 with errno. Where the netlink
  * family is refused, /proc/net/tcp and tcp6 are read instead (queues, no
  * tcp_info).
  */
-int	ld_diag_tcp(uint32_t states, int info, int (*fn)(const struct ld_sock *s, void *arg),
-	    void *arg);
+int	ld_diag_tcp(int families, uint32_t states, int info,
+	    int (*fn)(const struct ld_sock *s, void *arg), void *arg);
 
 /* After the first call: 1 when netlink was refused and /proc/net/tcp{,6} stand in (no tcp_info). */
 int	ld_diag_fallback(void);

@@ -62,8 +62,10 @@
 
 #define TAG_SIGFD	1
 #define TAG_HEALTH	2
-#define SCAN_MS		100	/* while starting: how often to look for listeners */
-#define CHECK_MS	20	/* while draining: how often to look at the connections */
+#define SCAN_FAST_MS	10	/* while starting, its first second: how often to look for listeners */
+#define SCAN_MS		100	/* then */
+#define CHECK_MS	20	/* while draining: how often to look at the connections, at least */
+#define CHECK_SHARE	10	/* and at most a tenth of the time (a check's cost: below) */
 #define MAX_PROCS	1024	/* processes of the tree read */
 #define MAX_STOPPED	64
 
@@ -81,6 +83,8 @@ static struct {
 	int		procs;
 	uint16_t	ports[MAX_STOPPED];	/* the listeners' ports, noted at the drain */
 	int		nports;
+	int		families;		/* theirs: LD_DIAG_V4, LD_DIAG_V6 */
+	long long	started;
 	struct {
 		int		fd;		/* our copy, until it is shut down */
 		uint32_t	ino;
@@ -157,7 +161,7 @@ listeners(struct lsum *l, int (*each)(const struct ld_sock *))
 	memset(l, 0, sizeof(*l));
 	l->each = each;
 	refresh();
-	(void)ld_diag_tcp(1U << LD_TCP_LISTEN, 0, on_listener, l);
+	(void)ld_diag_tcp(LD_DIAG_V4 | LD_DIAG_V6, 1U << LD_TCP_LISTEN, 0, on_listener, l);
 }
 
 static int
@@ -174,6 +178,8 @@ note_port(const struct ld_sock *s)
 {
 	if (!noted_port(s->port) && sup.nports < MAX_STOPPED)
 		sup.ports[sup.nports++] = s->port;
+	/* A connection has its listener's family (an IPv4 one on a dual-stack listener: AF_INET6). */
+	sup.families |= s->family == AF_INET6 ? LD_DIAG_V6 : LD_DIAG_V4;
 	return 0;
 }
 
@@ -193,16 +199,31 @@ on_conn(const struct ld_sock *s, void *arg)
 	return 0;
 }
 
+/*
+ * The program's connections on its listeners' ports: how many, and how many
+ * look busy. A dump walks the kernel's whole table of connections, which is
+ * the node's (every pod's, TIME_WAIT included), so only the families the
+ * listeners have are asked for.
+ */
+static void
+connections(struct csum *c)
+{
+	c->open = c->busy = 0;
+	if (sup.families != 0)
+		(void)ld_diag_tcp(sup.families, 1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT,
+		    1, on_conn, c);
+	sup.connections = c->open;
+}
+
 /* Requests in flight: queued on a listener, or on a connection that looks busy. */
 static long
 in_flight(void)
 {
-	struct csum c = { 0, 0 };
+	struct csum c;
 	struct lsum l;
 
 	listeners(&l, note_port);
-	(void)ld_diag_tcp(1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT, 1, on_conn, &c);
-	sup.connections = c.open;
+	connections(&c);
 	return c.busy + l.queued;
 }
 
@@ -215,7 +236,7 @@ scan(long long now)
 
 	listeners(&l, NULL);
 	sup.listeners = l.count;
-	sup.next_scan = now + SCAN_MS;
+	sup.next_scan = now + (now - sup.started < 1000 ? SCAN_FAST_MS : SCAN_MS);
 	if (sup.lc.state == LD_ST_STARTING && ld_ports_complete(l.seen, l.count, ld_cfg.nports)) {
 		ld_lc_ready(&sup.lc, now);
 		ld_info("ready: %d listener%s (port %u)%s", l.count, l.count == 1 ? "" : "s",
@@ -229,12 +250,11 @@ status(struct ld_health_status *st, int for_metrics)
 	st->lc = &sup.lc;
 	if (for_metrics && sup.lc.state != LD_ST_STARTING && sup.lc.state != LD_ST_DRAINING) {
 		struct lsum l;
-		struct csum c = { 0, 0 };
+		struct csum c;
 
 		listeners(&l, note_port);
 		sup.listeners = l.count;
-		(void)ld_diag_tcp(1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT, 1, on_conn, &c);
-		sup.connections = c.open;
+		connections(&c);
 	}
 	st->listeners = sup.listeners;
 	st->connections = sup.connections;
@@ -335,7 +355,7 @@ stop_listeners(int final)
 
 		if (sup.stopped[i].fd < 0)
 			continue;
-		(void)ld_diag_tcp(1U << LD_TCP_LISTEN, 0, on_queue, &q);
+		(void)ld_diag_tcp(LD_DIAG_V4 | LD_DIAG_V6, 1U << LD_TCP_LISTEN, 0, on_queue, &q);
 		if (q.queued > 0 && !final) {
 			waiting++;
 			continue;
@@ -358,6 +378,7 @@ begin_drain(long long now)
 	int waiting;
 
 	sup.nports = 0;
+	sup.families = 0;
 	listeners(&l, note_port);
 	if (sup.stop == LD_STOP_ON)
 		listeners(&l, take_listener);
@@ -534,9 +555,14 @@ run(int sfd)
 		    now >= sup.next_scan)
 			scan(now);
 		if (sup.lc.state == LD_ST_DRAINING && now >= sup.next_check) {
+			long long cost;
+
 			(void)stop_listeners(0);
 			sup.in_flight = in_flight();
-			sup.next_check = now + CHECK_MS;
+			/* A check costs what the node's table of connections costs to walk. */
+			cost = ld_now_ms() - now;
+			sup.next_check = now + (cost * CHECK_SHARE > CHECK_MS ? cost * CHECK_SHARE :
+			    CHECK_MS);
 		}
 		act(ld_lc_tick(&sup.lc, now, sup.in_flight), now);
 		ld_health_expire(now);
@@ -679,8 +705,8 @@ ld_supervise(char *argv[], enum ld_stop stop)
 	ld_format_duration(ld_cfg.drain_timeout_ms, t, sizeof(t));
 	ld_info("supervising %s (pid %d): health %s, delay %s, drain timeout %s", argv[0],
 	    (int)sup.child, ld_cfg.health_off ? "off" : ld_health_desc(), d, t);
-	sup.next_scan = ld_now_ms();
-	(void)ld_diag_tcp(0, 0, NULL, NULL);
+	sup.started = sup.next_scan = ld_now_ms();
+	(void)ld_diag_tcp(0, 0, 0, NULL, NULL);
 	if (ld_diag_fallback())
 		ld_warn("netlink sock_diag refused: reading /proc/net/tcp instead, where a "
 		    "connection is in flight only while bytes wait in its queues");
