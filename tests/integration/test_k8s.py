@@ -17,6 +17,7 @@ from harness import BUILD, ROOT, check, fail
 
 K8S = os.path.join(ROOT, "demo", "k8s")
 DEPLOYMENT = os.path.join(K8S, "deployment.yaml")
+SUPERVISE = os.path.join(K8S, "deployment-supervise.yaml")
 DOCKERFILE = os.path.join(K8S, "Dockerfile")
 LAUNCHER = os.path.join(BUILD, "lameduck")
 DEFAULT_HEALTH_PORT = 8799
@@ -69,10 +70,10 @@ def effective(t, env):
     return res
 
 
-def deployment():
-    docs = load_yaml(DEPLOYMENT)
+def deployment(path=DEPLOYMENT):
+    docs = load_yaml(path)
     deps = [d for d in docs if isinstance(d, dict) and d.get("kind") == "Deployment"]
-    check(len(deps) == 1, "%s holds %d Deployments, expected 1" % (DEPLOYMENT, len(deps)))
+    check(len(deps) == 1, "%s holds %d Deployments, expected 1" % (path, len(deps)))
     return deps[0]
 
 
@@ -188,3 +189,64 @@ def test_k8s_dockerfile(t):
     srcs = [a for c in pod.get("initContainers") or []
             for a in (c.get("command") or []) + (c.get("args") or []) if "liblameduck.so" in a]
     check(dest in srcs, "the image holds %s, the init container copies %r" % (dest, srcs))
+
+
+def supervised_container(pod):
+    apps = [c for c in pod.get("containers") or [] if "--supervise" in (c.get("command") or [])]
+    check(len(apps) == 1, "%d containers run lameduck --supervise, expected 1" % len(apps))
+    return apps[0]
+
+
+def test_k8s_supervise(t):
+    """deployment-supervise.yaml: the container's command is the launcher
+    with --supervise, from an emptyDir an init container copies it into
+    from the image demo/k8s/Dockerfile builds (which holds the static
+    launcher); its values parse with the shim's parser (options before `--`
+    count too), the grace period covers delay + drain timeout, the
+    readiness probe asks /readyz on the health port, and no LD_PRELOAD."""
+    pod = deployment(SUPERVISE)["spec"]["template"]["spec"]
+    app = supervised_container(pod)
+    argv = app["command"] + (app.get("args") or [])
+    check("--" in argv and argv.index("--supervise") < argv.index("--"),
+          "--supervise must come before `--`: %r" % argv)
+    env = env_of(app)
+    check("LD_PRELOAD" not in env, "a supervised program needs no LD_PRELOAD: %r" % env)
+    # What the launcher reads: the env and the options before `--`.
+    opts = argv[1:argv.index("--")]
+    run_env = {k: v for k, v in t.base_env().items() if not k.startswith("LAMEDUCK_")}
+    run_env.update({k: v for k, v in env.items() if k.startswith("LAMEDUCK_")})
+    p = subprocess.run([LAUNCHER] + [o for o in opts if o != "--supervise"] + ["--check"],
+                       env=run_env, capture_output=True, text=True, timeout=20)
+    check(p.returncode == 0, "the launcher refuses the Deployment's values: %s" % p.stderr.strip())
+    cfg = dict(re.fullmatch(r"(LAMEDUCK_[A-Z_]+)=(\S*) \(([^)]*)\)", l).group(1, 2)
+               for l in p.stdout.splitlines() if "=" in l)
+    delay, drain = seconds(cfg["LAMEDUCK_DELAY"]), seconds(cfg["LAMEDUCK_DRAIN_TIMEOUT"])
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    check(delay > 0 and grace >= delay + drain, "grace period %s, delay %gs, drain timeout %gs" %
+          (grace, delay, drain))
+    probe = (app.get("readinessProbe") or {}).get("httpGet") or {}
+    check(probe.get("path") == "/readyz" and
+          port_number(app, probe.get("port")) == health_port(cfg["LAMEDUCK_HEALTH"]),
+          "readinessProbe %r, health %s" % (probe, cfg["LAMEDUCK_HEALTH"]))
+    # The launcher the command names is in an emptyDir an init container fills.
+    exe = argv[0]
+    empty = {v["name"] for v in pod.get("volumes") or [] if "emptyDir" in v}
+    mounts = [m for m in app.get("volumeMounts") or []
+              if m["name"] in empty and exe.startswith(m["mountPath"].rstrip("/") + "/")]
+    check(mounts, "%s is not inside an emptyDir mounted in the app container" % exe)
+    rel = exe[len(mounts[0]["mountPath"].rstrip("/")) + 1:]
+    sources = []
+    for c in pod.get("initContainers") or []:
+        for m in c.get("volumeMounts") or []:
+            cargv = (c.get("command") or []) + (c.get("args") or [])
+            dest = m["mountPath"].rstrip("/") + "/" + rel
+            if m["name"] == mounts[0]["name"] and cargv and cargv[-1] == dest:
+                sources += cargv[1:-1]
+    check(sources, "no init container copies the launcher to %s" % rel)
+    with open(DOCKERFILE) as f:
+        copied = [l.split()[-1] for l in f if l.upper().startswith("COPY --FROM=") and
+                  "build/lameduck " in l]
+    check(any(s in copied for s in sources), "the init image holds %s, the init container "
+          "copies %s" % (copied, sources))
+    t.note("%s: %s; delay %gs + drain %gs <= grace %ds" % (os.path.basename(SUPERVISE),
+           " ".join(argv), delay, drain, grace))
