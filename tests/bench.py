@@ -1116,7 +1116,7 @@ def print_sup_rows(lat, st, runs, ready, rss, tp, dr, sdr, scpu):
         print("| supervisor: drain, last in-flight answer to the supervisor's exit, median of %d "
               "| %.2f ms (max %.2f) | %.2f ms (shim) | %.1f | the shim's drain row under %s, "
               "LAMEDUCK_STOP_LISTENERS=off (slow_threads exits when its listener is shut down); "
-              "the drain looks at the connections every 20 ms; %s sockets in TIME_WAIT then%s |"
+              "the drain looks at the connections every 20 ms, or ten times what a look costs; %s sockets in TIME_WAIT then%s |"
               % (len(sdr["after"]), a, max(sdr["after"]), b, a / b, sup, sdr["tw"], bad))
     else:
         print("| supervisor: drain | not measured: every trial failed | - | - | |")
@@ -1132,7 +1132,7 @@ def print_sup_cpu(scpu, sup):
               "%s sockets in TIME_WAIT | "
               "%.2f %% of a core | %.2f %% (serving) | - | build/progs/slow_threads PORT 2500 "
               "under %s, LAMEDUCK_DELAY=0, LAMEDUCK_STOP_LISTENERS=off: /proc/PID/schedstat of the supervisor over %.1f s of "
-              "the drain (the /proc/PID/fd walk and sock_diag dumps every 20 ms; the machine then "
+              "the drain (the /proc/PID/fd walk and sock_diag dumps every 20 ms or ten times their cost; the machine then "
               "had %s); baseline: over %.1f s while serving; median of %d |"
               % (idle, "" if idle == 1 else "s", scpu["tw"], 100 * draining, 100 * serving, sup,
                  SUP_CPU_WINDOW, tables, SUP_CPU_WINDOW, SUP_CPU_TRIALS))
