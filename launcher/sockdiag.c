@@ -26,8 +26,13 @@
 
 static int nlfd = -1;
 
+/*
+ * One request: a dump of every socket in `states`, or (id set) the one
+ * socket with that address and cookie, found by the kernel's own lookup
+ * rather than a walk of its tables.
+ */
 static int
-dump_family(int family, uint32_t states, int info,
+ask(int family, const struct inet_diag_sockid *id, uint32_t states, int info,
     int (*fn)(const struct ld_sock *, void *), void *arg)
 {
 	struct {
@@ -41,11 +46,13 @@ dump_family(int family, uint32_t states, int info,
 	memset(&q, 0, sizeof(q));
 	q.nlh.nlmsg_len = sizeof(q);
 	q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	q.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	q.nlh.nlmsg_flags = NLM_F_REQUEST | (id == NULL ? NLM_F_DUMP : 0);
 	q.req.sdiag_family = (uint8_t)family;
 	q.req.sdiag_protocol = IPPROTO_TCP;
 	q.req.idiag_states = states;
 	q.req.idiag_ext = info ? 1U << (INET_DIAG_INFO - 1) : 0;
+	if (id != NULL)
+		q.req.id = *id;
 	if (sendto(nlfd, &q, sizeof(q), 0, (struct sockaddr *)&kernel, sizeof(kernel)) == -1)
 		return -1;
 	for (;;) {
@@ -80,6 +87,7 @@ dump_family(int family, uint32_t states, int info,
 			s.state = m->idiag_state;
 			s.rqueue = m->idiag_rqueue;
 			s.wqueue = m->idiag_wqueue;
+			s.id = m->id;
 			alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
 			for (a = (struct rtattr *)((char *)(uintptr_t)m + NLMSG_ALIGN(sizeof(*m)));
 			    RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
@@ -88,8 +96,11 @@ dump_family(int family, uint32_t states, int info,
 				s.tilen = RTA_PAYLOAD(a) < sizeof(s.ti) ? RTA_PAYLOAD(a) : sizeof(s.ti);
 				memcpy(&s.ti, RTA_DATA(a), s.tilen);
 			}
-			/* The rest of the dump is still read, so the next one starts clean. */
+			/* The rest of a dump is still read, so the next request starts clean. */
 			stop = fn(&s, arg) == 1;
+			/* One socket asked for: one answer, and no NLMSG_DONE after it. */
+			if (id != NULL)
+				return 0;
 		}
 	}
 }
@@ -144,12 +155,37 @@ ld_diag_tcp(int families, uint32_t states, int info,
 		    proc_net("/proc/net/tcp", AF_INET, states, fn, arg) == -1) ||
 		    ((families & LD_DIAG_V6) &&
 		    proc_net("/proc/net/tcp6", AF_INET6, states, fn, arg) == -1) ? -1 : 0;
-	if ((families & LD_DIAG_V4) && dump_family(AF_INET, states, info, fn, arg) == -1)
+	if ((families & LD_DIAG_V4) && ask(AF_INET, NULL, states, info, fn, arg) == -1)
 		return -1;
 	/* No IPv6 in this kernel: nothing more to find. */
-	if ((families & LD_DIAG_V6) && dump_family(AF_INET6, states, info, fn, arg) == -1 &&
+	if ((families & LD_DIAG_V6) && ask(AF_INET6, NULL, states, info, fn, arg) == -1 &&
 	    errno != ENOENT && errno != EAFNOSUPPORT)
 		return -1;
+	return 0;
+}
+
+static int
+copy_out(const struct ld_sock *s, void *arg)
+{
+	*(struct ld_sock *)arg = *s;
+	return 1;
+}
+
+int
+ld_diag_one(const struct ld_sock *known, int info, struct ld_sock *out)
+{
+	if (nlfd == -1) {
+		errno = ENOSYS;
+		return -1;
+	}
+	out->ino = 0;
+	if (ask(known->family, &known->id, ~0U, info, copy_out, out) == -1)
+		return -1;
+	/* The same address with another socket behind it (the cookie differs): gone. */
+	if (out->ino != known->ino) {
+		errno = ENOENT;
+		return -1;
+	}
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <linux/inet_diag.h>
 
 #include "rawconn.h"
 
@@ -21,6 +22,7 @@ struct ld_sock {
 	uint32_t	wqueue;		/* a connection's bytes not yet acknowledged */
 	size_t		tilen;		/* how much of ti the kernel filled (0: none asked) */
 	struct ld_tcp_info ti;
+	struct inet_diag_sockid id;	/* its addresses and cookie, to ask for it alone (netlink only) */
 };
 
 #define LD_DIAG_V4	1
@@ -37,6 +39,13 @@ struct ld_sock {
  */
 int	ld_diag_tcp(int families, uint32_t states, int info,
 	    int (*fn)(const struct ld_sock *s, void *arg), void *arg);
+
+/*
+ * The socket `known` (from a dump) again, fresh, by the kernel's lookup of
+ * its addresses: no walk of the tables. 0, or -1 with errno: ENOENT when
+ * it is gone, ENOSYS without netlink.
+ */
+int	ld_diag_one(const struct ld_sock *known, int info, struct ld_sock *out);
 
 /* After the first call: 1 when netlink was refused and /proc/net/tcp{,6} stand in (no tcp_info). */
 int	ld_diag_fallback(void);

@@ -39,6 +39,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <bsd/stdlib.h>
 #include <bsd/string.h>
 
 #include "config.h"
@@ -187,8 +188,50 @@ struct csum {
 	long	open, busy;
 };
 
+/*
+ * The program's connections as the last full dump found them (by inode),
+ * and its other socket inodes then (not TCP connections on the listeners'
+ * ports). While its descriptors name no socket outside the two, a look asks
+ * the kernel for each known connection alone, by its addresses: a dump
+ * walks the kernel's whole table of connections, which is the node's
+ * (every pod's, TIME_WAIT included).
+ */
+static struct {
+	struct ld_sock	*v;
+	size_t		n, cap;
+	uint32_t	*other;
+	size_t		nother, capother;
+	int		dumps_only;	/* a lookup failed otherwise than "gone" */
+} known;
+
 static int
-on_conn(const struct ld_sock *s, void *arg)
+by_ino(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+by_ino_sock(const void *a, const void *b)
+{
+	const struct ld_sock *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static int
+is_known(uint32_t ino)
+{
+	struct ld_sock key;
+
+	key.ino = ino;
+	return known.n > 0 &&
+	    bsearch(&key, known.v, known.n, sizeof(*known.v), by_ino_sock) != NULL;
+}
+
+static int
+collect(const struct ld_sock *s, void *arg)
 {
 	struct csum *c = arg;
 
@@ -196,22 +239,90 @@ on_conn(const struct ld_sock *s, void *arg)
 		return 0;
 	c->open++;
 	c->busy += ld_tcp_busy(&s->ti, s->tilen, s->rqueue, s->wqueue);
+	if (known.n == known.cap) {
+		size_t cap = known.cap ? known.cap * 2 : 64;
+		struct ld_sock *v = reallocarray(known.v, cap, sizeof(*v));
+
+		if (v == NULL)
+			return 0;
+		known.v = v;
+		known.cap = cap;
+	}
+	known.v[known.n++] = *s;
 	return 0;
 }
 
-/*
- * The program's connections on its listeners' ports: how many, and how many
- * look busy. A dump walks the kernel's whole table of connections, which is
- * the node's (every pod's, TIME_WAIT included), so only the families the
- * listeners have are asked for.
- */
+static void
+full_look(struct csum *c)
+{
+	known.n = known.nother = 0;
+	(void)ld_diag_tcp(sup.families, 1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT, 1,
+	    collect, c);
+	qsort(known.v, known.n, sizeof(*known.v), by_ino_sock);
+	for (long i = 0; i < sup.nrefs; i++) {
+		uint32_t ino = sup.refs[i].ino;
+
+		if (is_known(ino) || (known.nother > 0 && known.other[known.nother - 1] == ino))
+			continue;
+		if (known.nother == known.capother) {
+			size_t cap = known.capother ? known.capother * 2 : 64;
+			uint32_t *v = reallocarray(known.other, cap, sizeof(*v));
+
+			if (v == NULL)
+				break;
+			known.other = v;
+			known.capother = cap;
+		}
+		known.other[known.nother++] = ino;	/* refs are sorted: so is this */
+	}
+}
+
+/* A look by lookups: 0, or -1 when a descriptor names a socket the last dump did not see. */
+static int
+quick_look(struct csum *c)
+{
+	size_t keep = 0;
+
+	if (known.dumps_only)
+		return -1;
+	for (long i = 0; i < sup.nrefs; i++) {
+		uint32_t ino = sup.refs[i].ino;
+
+		if (!is_known(ino) && bsearch(&ino, known.other, known.nother, sizeof(ino),
+		    by_ino) == NULL)
+			return -1;
+	}
+	for (size_t i = 0; i < known.n; i++) {
+		struct ld_sock s;
+
+		if (!ours(known.v[i].ino))
+			continue;	/* the program closed it */
+		if (ld_diag_one(&known.v[i], 1, &s) == -1) {
+			if (errno != ENOENT && errno != ESTALE) {
+				known.dumps_only = 1;
+				return -1;
+			}
+			continue;
+		}
+		if (s.state != LD_TCP_ESTABLISHED && s.state != LD_TCP_CLOSE_WAIT)
+			continue;
+		c->open++;
+		c->busy += ld_tcp_busy(&s.ti, s.tilen, s.rqueue, s.wqueue);
+		known.v[keep++] = s;
+	}
+	known.n = keep;
+	return 0;
+}
+
+/* The program's connections on its listeners' ports: how many, and how many look busy. */
 static void
 connections(struct csum *c)
 {
 	c->open = c->busy = 0;
-	if (sup.families != 0)
-		(void)ld_diag_tcp(sup.families, 1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT,
-		    1, on_conn, c);
+	if (sup.families != 0 && quick_look(c) == -1) {
+		c->open = c->busy = 0;
+		full_look(c);
+	}
 	sup.connections = c->open;
 }
 

@@ -545,6 +545,52 @@ def test_supervise_drain_stop_listeners_option(t):
           " refused (--stop-listeners on)" % [o for o, _ in outcomes])
 
 
+def keepalive_get(s, path, timeout=15.0):
+    """One GET on a keep-alive connection; returns (status, body, when answered)."""
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    s.settimeout(timeout)
+    buf = b""
+    while True:
+        st, _, headers, body = parse_response(buf)
+        if st is not None and len(body) >= int(headers.get("content-length", "0")):
+            return st, body.decode("latin-1").strip(), now()
+        chunk = s.recv(65536)
+        if not chunk:
+            return None, buf, now()
+        buf += chunk
+
+
+def test_supervise_drain_sees_request_on_known_connection(t):
+    """The drain's looks after its first find the program's connections by
+    lookups, not dumps: a keep-alive connection idle when the drain began
+    (one answer on it already) that sends a /slow 0.5 s into the drain must
+    be seen in flight, so the program gets SIGTERM only after answering it,
+    not when the /slow in flight at the drain's start was answered."""
+    port, hport = t.port(), t.port()
+    p = supervise(t, [built(STATIC), port], hport, DELAY="0s", DRAIN_TIMEOUT="10s")
+    t.wait_health(hport, 200, proc=p)
+    idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+    st, body, _ = keepalive_get(idle, "/")
+    check((st, body) == (200, "static"), "the first GET on the keep-alive connection: %s %r" %
+          (st, body))
+    first = Get(port, "/slow")
+    check(first.sent.wait(5) and first.error is None, "/slow not sent: %s" % first.error)
+    t_sig = p.signal(signal.SIGTERM)
+    wait_state(t, p, hport, "draining")
+    time.sleep(0.5)
+    check(first.t_end is None and p.alive(), "the drain ended before the second request")
+    st, body, t_late = keepalive_get(idle, "/slow")
+    first.expect("static", "/slow in flight at the drain's start")
+    rc, t_exit = p.wait_exit(10)
+    t.note("/slow at the start answered %.2fs, the later one %.2fs, the supervisor gone %.2fs "
+           "after SIGTERM" % (first.t_end - t_sig, t_late - t_sig, t_exit - t_sig))
+    check((st, body) == (200, "static"), "/slow sent on the idle connection in the drain: %s %r"
+          % (st, body))
+    check(t_exit >= t_late, "the supervisor delivered before the later /slow was answered")
+    check(rc == -signal.SIGTERM, "the supervisor: %s" % p.status_text())
+    idle.close()
+
+
 # A Python server as most are written: http.server's ThreadingHTTPServer and
 # serve_forever(), whose selector loop takes any error of accept() in stride.
 PY_SLOW = r"""
