@@ -258,7 +258,8 @@ full_look(struct csum *c)
 	known.n = known.nother = 0;
 	(void)ld_diag_tcp(sup.families, 1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT, 1,
 	    collect, c);
-	qsort(known.v, known.n, sizeof(*known.v), by_ino_sock);
+	if (known.n > 1)
+		qsort(known.v, known.n, sizeof(*known.v), by_ino_sock);
 	for (long i = 0; i < sup.nrefs; i++) {
 		uint32_t ino = sup.refs[i].ino;
 
@@ -288,8 +289,8 @@ quick_look(struct csum *c)
 	for (long i = 0; i < sup.nrefs; i++) {
 		uint32_t ino = sup.refs[i].ino;
 
-		if (!is_known(ino) && bsearch(&ino, known.other, known.nother, sizeof(ino),
-		    by_ino) == NULL)
+		if (!is_known(ino) && (known.nother == 0 || bsearch(&ino, known.other,
+		    known.nother, sizeof(ino), by_ino) == NULL))
 			return -1;
 	}
 	for (size_t i = 0; i < known.n; i++) {
