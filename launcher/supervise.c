@@ -16,11 +16,12 @@
  * which are TCP listeners (readiness), how long their accept queues are,
  * and each connection's queues and tcp_info, which the shim's own rule for
  * connections it never saw accepted (ld_tcp_busy, shim/rawconn.c) judges
- * in flight or idle. At the drain, a copy of each listener taken with
- * pidfd_getfd(2) is shut down, so new connections are refused, where the
- * kernel allows it and the program survives it: not for Go, whose Serve()
- * returns (and whose main usually exits) when its listener is shut down.
- * What the program writes is out of reach: no connection is retired.
+ * in flight or idle. Listeners stay open through the drain: shut down from
+ * outside, every later accept() of the program fails with EINVAL, which
+ * most programs take badly (Go's Serve() returns). With
+ * LAMEDUCK_STOP_LISTENERS=on a copy of each, taken with pidfd_getfd(2), is
+ * shut down once its accept queue is empty. What the program writes is out
+ * of reach: no connection is retired.
  */
 #include <err.h>
 #include <errno.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -573,7 +575,10 @@ end_as(int wstatus)
 
 		ld_info("pid %d ended by SIG%s", (int)sup.child, signame(sig));
 		if (getpid() != 1) {
-			/* The same end for whoever waits for us. */
+			/* The same end for whoever waits for us; the child's core is the one to keep. */
+			struct rlimit none = { 0, 0 };
+
+			(void)setrlimit(RLIMIT_CORE, &none);
 			signal(sig, SIG_DFL);
 			sigemptyset(&set);
 			sigaddset(&set, sig);
@@ -609,6 +614,9 @@ on_signal(const struct signalfd_siginfo *si)
 		reap();
 		return;
 	}
+	/* Raised by our own doing (SIGPIPE: a log pipe nobody reads; SIGXFSZ): not the program's. */
+	if (si->ssi_pid == (uint32_t)getpid() && si->ssi_code == SI_USER)
+		return;
 	if (!ld_sigset_has(ld_cfg.signals, sig) || prev == LD_ST_DELIVERED) {
 		/* Not ours to manage, or not any more: the program's. */
 		ld_debug("passing SIG%s from pid %d to pid %d", signame(sig), (int)si->ssi_pid,
@@ -747,6 +755,7 @@ ld_supervise(char *argv[], enum ld_stop stop)
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_SIGFD };
 	sigset_t all, old;
 	char d[32], t[32];
+	void (*chld)(int);
 	int sfd, fd;
 
 	sup.name = argv[0];
@@ -789,6 +798,8 @@ ld_supervise(char *argv[], enum ld_stop stop)
 		ld_lc_ready(&sup.lc, ld_now_ms());
 
 	check_proc();
+	/* Ignored, SIGCHLD would make the kernel reap the child for us, unseen. */
+	chld = signal(SIGCHLD, SIG_DFL);
 	sup.child = fork();
 	if (sup.child == -1)
 		err(125, "fork");
@@ -807,12 +818,16 @@ ld_supervise(char *argv[], enum ld_stop stop)
 		if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgid(getppid()))
 			(void)tcsetpgrp(STDIN_FILENO, getpid());
 		drop_shim_preload();
+		if (chld == SIG_IGN)
+			signal(SIGCHLD, SIG_IGN);
 		(void)sigprocmask(SIG_SETMASK, &old, NULL);
 		execvp(argv[0], argv);
 		e = errno;
 		warnx("%s: %s", argv[0], strerror(e));
 		_exit(e == ENOENT || e == EACCES ? 127 : 126);
 	}
+	/* Both sides: whichever runs first, the group exists before a signal to ours. */
+	(void)setpgid(sup.child, sup.child);
 	ld_format_duration(ld_cfg.delay_ms, d, sizeof(d));
 	ld_format_duration(ld_cfg.drain_timeout_ms, t, sizeof(t));
 	ld_info("supervising %s (pid %d): health %s, delay %s, drain timeout %s", argv[0],

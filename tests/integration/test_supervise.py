@@ -40,6 +40,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -964,6 +965,51 @@ def test_supervise_child_ends_on_its_own(t):
     rc, _ = q.wait_exit(5)
     check(rc == 2, "child exiting 2: the supervisor %s, expected exit status 2; %s" %
           (q.status_text(), q.tail()))
+
+
+def run_plain(t, argv, timeout=10, **popen):
+    """Runs argv to its end with the test's environment, no health port;
+    returns its return code (negative: killed by that signal)."""
+    env = sup_env(t, t.port(), HEALTH="off", READY="start")
+    p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         **popen)
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        return "still running after %ds" % timeout
+
+
+def test_supervise_broken_log_pipe_spares_the_child(t):
+    """The supervisor's stderr is a pipe nobody reads any more (a log
+    collector that died): its log lines raise SIGPIPE on itself, which is
+    not a signal for the program. The child runs to its own exit (status 4),
+    and so does the supervisor."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        rc = run_plain(t, [built(LAUNCHER), "--supervise", "--", "sh", "-c", "sleep 0.3; exit 4"],
+                       stderr=w)
+    finally:
+        os.close(w)
+    check(rc == 4, "the supervisor with a broken stderr: %s, expected exit status 4 (the "
+          "child's); -13 is SIGPIPE passed to the child" % rc)
+
+
+def test_supervise_sigchld_ignored_by_its_parent(t):
+    """Started with SIGCHLD ignored (inherited across exec, as some
+    launchers leave it): the kernel would reap the child unseen, and the
+    supervisor wait for ever. It exits with the child's status, and the
+    program itself still starts with SIGCHLD ignored, as it would alone."""
+    def ignore():
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    prog = ("import signal, sys; "
+            "sys.exit(3 if signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN else 5)")
+    rc = run_plain(t, [built(LAUNCHER), "--supervise", "--", PY, "-c", prog],
+                   preexec_fn=ignore)
+    check(rc == 3, "the supervisor, SIGCHLD ignored: %s, expected exit status 3 (5: the "
+          "program did not inherit SIG_IGN)" % rc)
 
 
 ENTRYPOINT = """#!/bin/sh
