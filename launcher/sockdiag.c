@@ -274,10 +274,9 @@ children(pid_t pid, pid_t *out, int cap)
 		if (d->d_name[0] == '.')
 			continue;
 		snprintf(file, sizeof(file), "/proc/%d/task/%.20s/children", (int)pid, d->d_name);
-		if ((f = fopen(file, "re")) == NULL) {
-			n = -1;
-			break;
-		}
+		/* A thread that ended since the directory was read has no children to give. */
+		if ((f = fopen(file, "re")) == NULL)
+			continue;
 		while (n < cap && fscanf(f, "%d", &c) == 1)
 			out[n++] = c;
 		fclose(f);
@@ -295,21 +294,23 @@ by_ino(const void *a, const void *b)
 }
 
 long
-ld_tree_sockets(pid_t pid, int maxprocs, struct ld_sockref **out, size_t *cap, int *procs)
+ld_tree_sockets(pid_t root, int maxprocs, struct ld_sockref **out, size_t *cap, int *procs,
+    pid_t *denied)
 {
 	struct refs r = { out, cap, 0 };
 	pid_t queue[1024];
-	int head = 0, tail = 0;
+	int head = 0, tail = 0, k;
 
 	if (maxprocs > (int)(sizeof(queue) / sizeof(queue[0])))
 		maxprocs = (int)(sizeof(queue) / sizeof(queue[0]));
-	queue[tail++] = pid;
+	*denied = 0;
+	k = children(root, queue, maxprocs);
+	tail = k > 0 ? k : 0;
 	while (head < tail) {
 		pid_t p = queue[head++];
-		int k;
 
-		if (read_fds(p, &r) == -1 && p == pid)
-			return -1;
+		if (read_fds(p, &r) == -1 && (errno == EACCES || errno == EPERM) && *denied == 0)
+			*denied = p;
 		k = children(p, queue + tail, maxprocs - tail);
 		if (k > 0)
 			tail += k;

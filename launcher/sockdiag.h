@@ -58,12 +58,14 @@ struct ld_sockref {
 };
 
 /*
- * The socket descriptors of pid and of its descendants (at most maxprocs
- * processes), sorted by inode, into *out (grown with reallocarray; the caller
- * frees it). Returns how many, or -1 with errno when pid's own descriptors
- * cannot be read. *procs: how many processes were read.
+ * The socket descriptors of root's descendants (not root's own; at most
+ * maxprocs processes), sorted by inode, into *out (grown with reallocarray;
+ * the caller frees it). Returns how many. *procs: how many processes were
+ * read; *denied: one whose descriptors may not be read (a setuid or
+ * file-capability program, non-dumpable), or 0.
  */
-long	ld_tree_sockets(pid_t pid, int maxprocs, struct ld_sockref **out, size_t *cap, int *procs);
+long	ld_tree_sockets(pid_t root, int maxprocs, struct ld_sockref **out, size_t *cap, int *procs,
+	    pid_t *denied);
 /* The entry for ino in a sorted array, or NULL. */
 const struct ld_sockref *ld_sockref_find(const struct ld_sockref *refs, long n, uint32_t ino);
 

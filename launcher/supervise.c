@@ -95,6 +95,7 @@ static struct {
 	int		nstopped;
 	int		stop_errno;
 	uint32_t	health_ino;	/* ours: a child between fork and exec still has it */
+	int		told_denied;
 } sup;
 
 static const char *
@@ -108,12 +109,24 @@ signame(int sig)
 
 /* ---- what the kernel shows ---- */
 
+/*
+ * The sockets of every process under us: the program, its descendants, and
+ * orphans of the tree that came to us (we are their subreaper or PID 1).
+ */
 static void
 refresh(void)
 {
-	long n = ld_tree_sockets(sup.child, MAX_PROCS, &sup.refs, &sup.cap, &sup.procs);
+	pid_t denied;
+	long n = ld_tree_sockets(getpid(), MAX_PROCS, &sup.refs, &sup.cap, &sup.procs, &denied);
 
 	sup.nrefs = n < 0 ? 0 : n;
+	if (denied != 0 && !sup.told_denied) {
+		sup.told_denied = 1;
+		ld_warn("pid %d's descriptors may not be read (a setuid or file-capability program "
+		    "is not dumpable): its sockets are not seen. Reading them takes ptrace read "
+		    "access: run lameduck with the same privileges, or with CAP_SYS_PTRACE",
+		    (int)denied);
+	}
 }
 
 static int

@@ -1012,6 +1012,52 @@ def test_supervise_sigchld_ignored_by_its_parent(t):
           "program did not inherit SIG_IGN)" % rc)
 
 
+def test_supervise_orphaned_listener_counts(t):
+    """The listener is held by a process whose parent (a subshell of the
+    program's) has ended: it is reparented to the supervisor, outside the
+    program's own descendants, and still counts: /readyz says 200."""
+    port, hport = t.port(), t.port()
+    script = "( exec %s %d & ); exec sleep 30" % (built(STATIC), port)
+    p = supervise(t, ["sh", "-c", script], hport, DELAY="0s")
+    st, body = t.wait_health(hport, 200, proc=p, timeout=10)
+    check(body == "ok", "/readyz: %s %r" % (st, body))
+    kids = describe(children_of(p.pid))
+    t.note("the supervisor's children: %s" % kids)
+    check("sup_http_static" in kids, "the server was not reparented to the supervisor: the test"
+          " proves nothing")
+
+
+def test_supervise_unreadable_child_is_said(t):
+    """A program with file capabilities under an unprivileged supervisor
+    (uid 65534): the kernel makes it non-dumpable, so its /proc/PID/fd may
+    not be read and its listener is not seen. The supervisor says so once,
+    naming the pid and what would let it read them, instead of staying
+    unready in silence."""
+    setcap = next((p for p in ("/usr/sbin/setcap", "/sbin/setcap") if os.access(p, os.X_OK)),
+                  None)
+    check(setcap is not None, "setcap not installed (libcap2-bin, in tests/deps.sh)")
+    exe = os.path.join(t.tmp, "sup_http_cap")
+    with open(built(STATIC), "rb") as f, open(exe, "wb") as g:
+        g.write(f.read())
+    os.chmod(exe, 0o755)
+    os.chmod(t.tmp, 0o755)
+    r = subprocess.run([setcap, "cap_net_bind_service+ep", exe], capture_output=True, text=True,
+                       timeout=20)
+    check(r.returncode == 0, "setcap: %s" % r.stderr.strip())
+    port, hport = t.port(), t.port()
+    # setpriv (util-linux): the supervisor as nobody, no capability.
+    p = t.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                 built(LAUNCHER), "--supervise", "--", exe, str(port)],
+                env=sup_env(t, hport), name="supervise-cap")
+    wait_for(lambda: lines_with(p, r"may not be read"), 10, "the log line about the descriptors")
+    said = lines_with(p, r"may not be read")
+    check(len(said) == 1 and "CAP_SYS_PTRACE" in said[0], "the log: %s" % log_lines(p))
+    st, body = t.health(hport, "/readyz")
+    t.note("/readyz %s %r; %s" % (st, body, said[0]))
+    time.sleep(0.3)
+    check(len(lines_with(p, r"may not be read")) == 1, "said more than once: %s" % log_lines(p))
+
+
 ENTRYPOINT = """#!/bin/sh
 # What many images run: set things up, then exec the server.
 export GODEBUG=madvdontneed=1
