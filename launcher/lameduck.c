@@ -856,7 +856,6 @@ main(int argc, char *argv[])
 {
 	char shim[PATH_MAX], path[PATH_MAX], why[1024];
 	int force, checking, supervising, rc;
-	enum ld_stop stop;
 
 	rc = options(argc, argv, &force, &checking, &supervising);
 	argc -= rc;
@@ -872,7 +871,6 @@ main(int argc, char *argv[])
 	if (argc == 0)
 		errx(EX_SETUP, "no command to run (see lameduck --help)");
 	validate();
-	stop = stop_mode();
 	if (!supervising && args_stop)
 		errx(EX_SETUP, "--stop-listeners applies only with --supervise");
 	if (!supervising)
@@ -882,7 +880,7 @@ main(int argc, char *argv[])
 		    "not executable" : rc == ENOENT && strchr(argv[0], '/') ==
 		    NULL ? "command not found in PATH" : strerror(rc));
 	if (supervising)
-		ld_supervise(argv, stop);
+		ld_supervise(argv, stop_mode());
 	if (!force && (rc = refusal(path, 0, why, sizeof(why))) != 0) {
 		warnx("%s %s", path, why);
 		if (rc == EX_REFUSED)

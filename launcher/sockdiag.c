@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <bsd/stdlib.h>
@@ -25,6 +26,7 @@
 #include "sockdiag.h"
 
 static int nlfd = -1;
+static uint32_t seq;
 
 /*
  * One request: a dump of every socket in `states`, or (id set) the one
@@ -47,6 +49,7 @@ ask(int family, const struct inet_diag_sockid *id, uint32_t states, int info,
 	q.nlh.nlmsg_len = sizeof(q);
 	q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	q.nlh.nlmsg_flags = NLM_F_REQUEST | (id == NULL ? NLM_F_DUMP : 0);
+	q.nlh.nlmsg_seq = ++seq;
 	q.req.sdiag_family = (uint8_t)family;
 	q.req.sdiag_protocol = IPPROTO_TCP;
 	q.req.idiag_states = states;
@@ -61,14 +64,21 @@ ask(int family, const struct inet_diag_sockid *id, uint32_t states, int info,
 
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			/* EAGAIN: no answer within the receive timeout. */
+			if (n == 0)
+				errno = EPROTO;
 			return -1;
+		}
 		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
 			const struct inet_diag_msg *m = NLMSG_DATA(h);
 			struct ld_sock s;
 			struct rtattr *a;
 			int alen;
 
+			/* What is left of an earlier request (one that timed out) is not ours. */
+			if (h->nlmsg_seq != seq)
+				continue;
 			if (h->nlmsg_type == NLMSG_DONE)
 				return 0;
 			if (h->nlmsg_type == NLMSG_ERROR) {
@@ -140,6 +150,14 @@ proc_net(const char *file, int family, uint32_t states, int (*fn)(const struct l
 	return 0;
 }
 
+static int
+ignore(const struct ld_sock *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	return 0;
+}
+
 int
 ld_diag_tcp(int families, uint32_t states, int info,
     int (*fn)(const struct ld_sock *, void *), void *arg)
@@ -147,7 +165,18 @@ ld_diag_tcp(int families, uint32_t states, int info,
 	static int use_proc;
 
 	if (nlfd == -1 && !use_proc) {
+		struct timeval tv = { 1, 0 };
+
 		nlfd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+		/*
+		 * A sandbox may let the socket be made and refuse what is asked on
+		 * it (an LSM's nlmsg_read): a first dump of the listeners tells.
+		 */
+		if (nlfd != -1 && (setsockopt(nlfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+		    ask(AF_INET, NULL, 1U << LD_TCP_LISTEN, 0, ignore, NULL) == -1)) {
+			close(nlfd);
+			nlfd = -1;
+		}
 		use_proc = nlfd == -1;
 	}
 	if (use_proc)

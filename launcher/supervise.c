@@ -69,6 +69,7 @@
 #define SCAN_MS		100	/* then */
 #define CHECK_MS	20	/* while draining: how often to look at the connections, at least */
 #define CHECK_SHARE	10	/* and at most a tenth of the time (a check's cost: below) */
+#define METRICS_MS	1000	/* /metrics looks at the connections at most this often */
 #define MAX_PROCS	1024	/* processes of the tree read */
 #define MAX_STOPPED	64
 
@@ -96,6 +97,7 @@ static struct {
 	int		stop_errno;
 	uint32_t	health_ino;	/* ours: a child between fork and exec still has it */
 	int		told_denied;
+	long long	metrics_at;	/* when /metrics last looked (ms) */
 } sup;
 
 static const char *
@@ -217,7 +219,15 @@ static struct {
 	uint32_t	*other;
 	size_t		nother, capother;
 	int		dumps_only;	/* a lookup failed otherwise than "gone" */
+	int		whole;		/* the last dump was read whole: its sets can be trusted */
 } known;
+
+/*
+ * The states a connection of the program's is counted in. SYN_RECV: a TCP
+ * Fast Open connection is accepted before its handshake ends, its request
+ * already in.
+ */
+#define CONN_STATES	(1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT | 1U << LD_TCP_SYN_RECV)
 
 static int
 by_ino(const void *a, const void *b)
@@ -258,8 +268,10 @@ collect(const struct ld_sock *s, void *arg)
 		size_t cap = known.cap ? known.cap * 2 : 64;
 		struct ld_sock *v = reallocarray(known.v, cap, sizeof(*v));
 
-		if (v == NULL)
+		if (v == NULL) {
+			known.whole = 0;
 			return 0;
+		}
 		known.v = v;
 		known.cap = cap;
 	}
@@ -271,8 +283,9 @@ static void
 full_look(struct csum *c)
 {
 	known.n = known.nother = 0;
-	(void)ld_diag_tcp(sup.families, 1U << LD_TCP_ESTABLISHED | 1U << LD_TCP_CLOSE_WAIT, 1,
-	    collect, c);
+	known.whole = 1;
+	if (ld_diag_tcp(sup.families, CONN_STATES, 1, collect, c) == -1)
+		known.whole = 0;
 	if (known.n > 1)
 		qsort(known.v, known.n, sizeof(*known.v), by_ino_sock);
 	for (long i = 0; i < sup.nrefs; i++) {
@@ -284,8 +297,10 @@ full_look(struct csum *c)
 			size_t cap = known.capother ? known.capother * 2 : 64;
 			uint32_t *v = reallocarray(known.other, cap, sizeof(*v));
 
-			if (v == NULL)
+			if (v == NULL) {
+				known.whole = 0;
 				break;
+			}
 			known.other = v;
 			known.capother = cap;
 		}
@@ -293,13 +308,16 @@ full_look(struct csum *c)
 	}
 }
 
-/* A look by lookups: 0, or -1 when a descriptor names a socket the last dump did not see. */
+/*
+ * A look by lookups: 0, or -1 when it can not stand for a dump (the last
+ * one was not read whole, or a descriptor names a socket it did not see).
+ */
 static int
 quick_look(struct csum *c)
 {
 	size_t keep = 0;
 
-	if (known.dumps_only)
+	if (known.dumps_only || !known.whole)
 		return -1;
 	for (long i = 0; i < sup.nrefs; i++) {
 		uint32_t ino = sup.refs[i].ino;
@@ -311,8 +329,8 @@ quick_look(struct csum *c)
 	for (size_t i = 0; i < known.n; i++) {
 		struct ld_sock s;
 
-		if (!ours(known.v[i].ino))
-			continue;	/* the program closed it */
+		if (!ours(known.v[i].ino) || !noted_port(known.v[i].port))
+			continue;	/* the program closed it, or its listener is gone */
 		if (ld_diag_one(&known.v[i], 1, &s) == -1) {
 			if (errno != ENOENT && errno != ESTALE) {
 				known.dumps_only = 1;
@@ -320,7 +338,7 @@ quick_look(struct csum *c)
 			}
 			continue;
 		}
-		if (s.state != LD_TCP_ESTABLISHED && s.state != LD_TCP_CLOSE_WAIT)
+		if (!(CONN_STATES & (1U << s.state)))
 			continue;
 		c->open++;
 		c->busy += ld_tcp_busy(&s.ti, s.tilen, s.rqueue, s.wqueue);
@@ -330,19 +348,28 @@ quick_look(struct csum *c)
 	return 0;
 }
 
-/* The program's connections on its listeners' ports: how many, and how many look busy. */
+/*
+ * The program's connections on its listeners' ports: how many, and how many
+ * look busy. sure: a look that finds none busy is a dump's, not lookups'.
+ */
 static void
-connections(struct csum *c)
+connections(struct csum *c, int sure)
 {
 	c->open = c->busy = 0;
-	if (sup.families != 0 && quick_look(c) == -1) {
+	if (sup.families == 0)
+		return;
+	if (quick_look(c) == -1 || (sure && c->busy == 0)) {
 		c->open = c->busy = 0;
 		full_look(c);
 	}
 	sup.connections = c->open;
 }
 
-/* Requests in flight: queued on a listener, or on a connection that looks busy. */
+/*
+ * Requests in flight: queued on a listener, or on a connection that looks
+ * busy. Before the drain may end on a zero, one dump confirms it: lookups
+ * see only what the last dump found.
+ */
 static long
 in_flight(void)
 {
@@ -350,7 +377,7 @@ in_flight(void)
 	struct lsum l;
 
 	listeners(&l, note_port);
-	connections(&c);
+	connections(&c, l.queued == 0);
 	return c.busy + l.queued;
 }
 
@@ -375,13 +402,16 @@ static void
 status(struct ld_health_status *st, int for_metrics)
 {
 	st->lc = &sup.lc;
-	if (for_metrics && sup.lc.state != LD_ST_STARTING && sup.lc.state != LD_ST_DRAINING) {
+	/* At most once a second: a client asking in a loop costs the program nothing more. */
+	if (for_metrics && sup.lc.state != LD_ST_STARTING && sup.lc.state != LD_ST_DRAINING &&
+	    ld_now_ms() - sup.metrics_at >= METRICS_MS) {
 		struct lsum l;
 		struct csum c;
 
+		sup.metrics_at = ld_now_ms();
 		listeners(&l, note_port);
 		sup.listeners = l.count;
-		connections(&c);
+		connections(&c, 0);
 	}
 	st->listeners = sup.listeners;
 	st->connections = sup.connections;
@@ -428,6 +458,7 @@ static int
 take_listener(const struct ld_sock *s)
 {
 	const struct ld_sockref *r = ld_sockref_find(sup.refs, sup.nrefs, s->ino);
+	struct stat st;
 	int pidfd, fd;
 
 	if (r == NULL || sup.nstopped >= MAX_STOPPED || sup.stop_errno != 0)
@@ -444,6 +475,11 @@ take_listener(const struct ld_sock *s)
 		close(pidfd);
 	if (fd == -1)
 		return 0;
+	/* Since the scan the number may have been closed and reused, or the pid too. */
+	if (fstat(fd, &st) == -1 || (uint32_t)st.st_ino != s->ino) {
+		close(fd);
+		return 0;
+	}
 	sup.stopped[sup.nstopped].fd = fd;
 	sup.stopped[sup.nstopped].ino = s->ino;
 	sup.nstopped++;

@@ -33,6 +33,7 @@ struct ld_tcp_info {
 };
 
 #define LD_TCP_ESTABLISHED	1
+#define LD_TCP_SYN_RECV		3
 #define LD_TCP_CLOSE_WAIT	8
 #define LD_TCP_LISTEN		10
 
