@@ -70,7 +70,7 @@ $(BUILD)/preload/%.so: tests/preload/%.c
 
 # Unit tests link the pure parts of the shim directly.
 UNIT_DEPS := shim/config.c shim/http.c shim/lifecycle.c shim/retire.c shim/h2.c
-$(BUILD)/unit/%: tests/unit/%.c $(UNIT_DEPS) $(SHIM_HDR)
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/kernel.h $(UNIT_DEPS) $(SHIM_HDR)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS) -Ishim -o $@ $< $(UNIT_DEPS) -lcmocka -lbsd
 
@@ -168,7 +168,7 @@ $(SAN_DIR)/liblameduck.so: $(SHIM_SRC) $(SHIM_HDR) Makefile
 	$(SAN_CC) $(SHIM_CFLAGS) $(SHIM_GLIBC) $(SAN_WARN) $(SAN_FLAGS) -shared-libsan \
 	    -Wl,-rpath,$(dir $(SAN_RUNTIME)) $(SHIM_LDFLAGS) -o $@ $(SHIM_SRC) $(SHIM_LIBS)
 
-$(SAN_DIR)/unit/%: tests/unit/%.c $(UNIT_DEPS) $(SHIM_HDR) Makefile
+$(SAN_DIR)/unit/%: tests/unit/%.c tests/unit/kernel.h $(UNIT_DEPS) $(SHIM_HDR) Makefile
 	@mkdir -p $(@D)
 	$(SAN_CC) $(CFLAGS) $(SAN_WARN) $(SAN_FLAGS) -fno-sanitize-recover=all -Ishim \
 	    -o $@ $< $(UNIT_DEPS) -lcmocka -lbsd

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "h2.h"
+#include "kernel.h"
 
 /* A server's side of a gRPC call or two, as frames: length, type, flags, stream, payload. */
 static unsigned char stream[1024];
@@ -65,40 +66,6 @@ setup(void **state)
 	frame(0x0, 0x0, 3, 300, 0x00);	/* DATA */
 	frame(0x0, 0x1, 3, 0, 0);	/* END_STREAM */
 	return 0;
-}
-
-/*
- * The kernel: takes at most `max` bytes a call; flaky 1: every other call is
- * EAGAIN, 2: every call is.
- */
-struct kernel {
-	unsigned char	got[2048];
-	size_t		len;
-	size_t		max;
-	int		flaky, calls;
-};
-
-static ssize_t
-kernel_send(void *ctx, const struct iovec *iov, int cnt)
-{
-	struct kernel *k = ctx;
-	size_t n = 0;
-
-	if (k->flaky == 2 || (k->flaky && k->calls++ % 2 == 0)) {
-		errno = EAGAIN;
-		return -1;
-	}
-	for (int i = 0; i < cnt && n < k->max; i++) {
-		size_t m = iov[i].iov_len;
-
-		if (m > k->max - n)
-			m = k->max - n;
-		assert_true(k->len + m <= sizeof(k->got));
-		memcpy(k->got + k->len, iov[i].iov_base, m);
-		k->len += m;
-		n += m;
-	}
-	return (ssize_t)n;
 }
 
 /*

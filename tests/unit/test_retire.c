@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "retire.h"
+#include "kernel.h"
 
 #define C	LD_RETIRE_HEADER
 
@@ -61,40 +62,6 @@ static const struct {
 	  "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n",
 	  "HTTP/1.1 500 Internal Server Error\r\n" C "Connection: close\r\n\r\n" },
 };
-
-/*
- * The kernel: takes at most `max` bytes a call; flaky 1: every other call is
- * EAGAIN, 2: every call is.
- */
-struct kernel {
-	char	got[4096];
-	size_t	len;
-	size_t	max;
-	int	flaky, calls;
-};
-
-static ssize_t
-kernel_send(void *ctx, const struct iovec *iov, int cnt)
-{
-	struct kernel *k = ctx;
-	size_t n = 0;
-
-	if (k->flaky == 2 || (k->flaky && k->calls++ % 2 == 0)) {
-		errno = EAGAIN;
-		return -1;
-	}
-	for (int i = 0; i < cnt && n < k->max; i++) {
-		size_t m = iov[i].iov_len;
-
-		if (m > k->max - n)
-			m = k->max - n;
-		assert_true(k->len + m <= sizeof(k->got));
-		memcpy(k->got + k->len, iov[i].iov_base, m);
-		k->len += m;
-		n += m;
-	}
-	return (ssize_t)n;
-}
 
 /*
  * The program writes in[from..to) as `pieces` iovecs, again and again from
@@ -160,7 +127,7 @@ check_case(size_t c, size_t split, size_t max, int flaky, int pieces, int blocki
 	if (k.len != strlen(out) || memcmp(k.got, out, k.len) != 0)
 		fail_msg("%s: split at %zu, kernel max %zu%s, %d iovec(s)%s:\n got  %.*s\n want %s",
 		    cases[c].name, split, max, flaky ? ", flaky" : "", pieces,
-		    blocking ? ", blocking" : "", (int)k.len, k.got, out);
+		    blocking ? ", blocking" : "", (int)k.len, (const char *)k.got, out);
 }
 
 static void
